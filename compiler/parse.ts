@@ -13,10 +13,10 @@
  * the piece should have been. Errors that are likely consequences of an earlier one on
  * the same line are not reported (see `reportParseErrors`).
  */
-import { EOF, type CstChildrenDictionary, type CstElement, type CstNode, type IRecognitionException, type IToken, type TokenType } from 'chevrotain';
+import type { CstChildrenDictionary, CstElement, CstNode, IRecognitionException, IToken, TokenType } from 'chevrotain';
 import { dlLexer } from '../grammar/lexer.ts';
 import { decodeParseError, dlParser, type ParseErrorInfo } from '../grammar/parser.ts';
-import { allTokens, ERROR_GROUP, KEYWORDS, UnterminatedString, WrongArrow } from '../grammar/tokens.ts';
+import { allTokens, chevrotain, ERROR_GROUP, KEYWORDS, UnterminatedString, WrongArrow } from '../grammar/tokens.ts';
 import type {
   Arg,
   BinaryOp,
@@ -35,6 +35,8 @@ import type {
 } from './ast.ts';
 import { diag, sortDiagnostics, type Diagnostic, type Note, type Result } from './diagnostic.ts';
 import { joinSpans, type Span } from './span.ts';
+
+const { EOF } = chevrotain;
 
 /** Parse a .dl file. `file` is the path as given by the user (or "<input>"). */
 export function parse(text: string, file: string): Result<SpecFile> {

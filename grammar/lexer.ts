@@ -5,10 +5,9 @@
  * column tracking); compiler/parse.ts turns offsets into lines and columns, with `\n` as
  * the only line terminator, like compiler/span.ts's LineMap.
  */
-import { Lexer } from 'chevrotain';
-import { allTokens } from './tokens.ts';
+import { allTokens, chevrotain } from './tokens.ts';
 
-export const dlLexer = new Lexer(allTokens, {
+export const dlLexer = new chevrotain.Lexer(allTokens, {
   positionTracking: 'onlyOffset',
   ensureOptimizations: true,
 });

@@ -51,19 +51,19 @@
  * Rule names avoid the parser's own members (a rule named `input` would overwrite
  * chevrotain's `input` setter).
  */
-import {
-  CstParser,
-  type AtLeastOneSepMethodOpts,
-  type CstNode,
-  type DSLMethodOpts,
-  type IOrAlt,
-  type IParserErrorMessageProvider,
-  type IRecognitionException,
-  type IToken,
-  type TokenType,
+import type {
+  AtLeastOneSepMethodOpts,
+  CstNode,
+  DSLMethodOpts,
+  IOrAlt,
+  IParserErrorMessageProvider,
+  IRecognitionException,
+  IToken,
+  TokenType,
 } from 'chevrotain';
 import {
   allTokens,
+  chevrotain,
   Arrow,
   BinOp,
   Block,
@@ -148,7 +148,7 @@ const CALLEE = { LABEL: 'callee' };
  * Performance: the parser is built once; `OR` alternatives and option/loop bodies with
  * gates are built once per parser (fields below), not on every call.
  */
-export class DlParser extends CstParser {
+export class DlParser extends chevrotain.CstParser {
   constructor() {
     super(allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messageProvider });
     this.performSelfAnalysis();

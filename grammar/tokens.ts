@@ -17,7 +17,35 @@
  * `BinOp` is the category of `+ - * /` (one separator type for `expr`).
  * `label`s name tokens in error messages ("a name", "`)`").
  */
-import { createToken, Lexer, type TokenType } from 'chevrotain';
+import type * as Chevrotain from 'chevrotain';
+import type { TokenType } from 'chevrotain';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/**
+ * chevrotain itself. Its package entry (`lib/src/api.js`) pulls in lodash-es as hundreds
+ * of small ES modules, and importing it costs 0.5-1 s of the command's start-up; the
+ * package also ships the same version as one pre-bundled file, `lib/chevrotain.mjs`,
+ * which loads in a few tens of milliseconds. The package's `exports` map hides that file,
+ * so it is located next to the entry point (falling back to the entry point if it is not
+ * there). All of the compiler's chevrotain values (`EOF`, `Lexer`, `CstParser`...) must
+ * come from this one instance: token types and `EOF` are compared by identity.
+ */
+async function loadChevrotain(): Promise<typeof Chevrotain> {
+  try {
+    const entry = createRequire(import.meta.url).resolve('chevrotain');
+    const bundle = join(dirname(entry), '..', 'chevrotain.mjs');
+    const mod = (await import(pathToFileURL(bundle).href)) as typeof Chevrotain;
+    if (typeof mod.CstParser === 'function' && typeof mod.createToken === 'function') return mod;
+  } catch {
+    // fall through
+  }
+  return await import('chevrotain');
+}
+
+export const chevrotain: typeof Chevrotain = await loadChevrotain();
+const { createToken, Lexer } = chevrotain;
 
 /** Group name of the tokens that only exist to report lexical errors. */
 export const ERROR_GROUP = 'lexErrors';
