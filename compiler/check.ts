@@ -63,6 +63,8 @@ class ModelChecker implements Reporter {
   private readonly counters = new Map<string, number>();
   private readonly ids = new Set<string>();
   private context: readonly Note[] = [];
+  /** Symbols unified by merges and assertions: `S` -> `T` after `add(a, b)` with a: [N, T], b: [N, S]. */
+  readonly unified = new Map<string, Dim>();
 
   constructor(
     readonly blocks: ReadonlyMap<string, BlockDecl>,
@@ -280,7 +282,7 @@ class ModelChecker implements Reporter {
     }
     const found = input.shape;
     const sameRank = dims.length === found.length;
-    const bad = sameRank ? dims.findIndex((d, k) => !D.equal(d, found[k]!)) : -1;
+    const bad = sameRank ? dims.findIndex((d, k) => !D.equal(this.resolveDim(d), this.resolveDim(found[k]!))) : -1;
     if (!sameRank || bad >= 0) {
       this.report('DL0504', s.span, sameRank ? `shape assertion failed at axis ${bad}: expected ${D.dimToString(dims[bad]!)}, found ${D.dimToString(found[bad]!)}` : `shape assertion failed: expected rank ${dims.length}, found rank ${found.length}`, {
         label: `the value here is ${showShape(found)}`,
@@ -379,7 +381,8 @@ class ModelChecker implements Reporter {
     let posIndex = 0;
     for (const a of args) givenNames.add(a.name ? a.name.name : (def.params[posIndex++]?.name ?? ''));
     const ctx = this.shapeCtx(s.span, def.kind, givenNames);
-    const shape = def.shape(ctx, inputs.map((v) => v.shape), params);
+    const inShapes = def.merge && this.unified.size ? inputs.map((v) => v.shape.map((d) => this.resolveDim(d))) : inputs.map((v) => v.shape);
+    const shape = def.shape(ctx, inShapes, params);
     if (!shape) return undefined;
     const weights = def.weights ? def.weights(inputs.map((v) => v.shape), params) : [];
     for (const w of weights) {
@@ -397,7 +400,33 @@ class ModelChecker implements Reporter {
     return this.addNode({ id, op: def.kind, inputs: inputs.map((v) => v.node), attrs: params, shape, span: s.span, weights }, naming);
   }
 
-  /** add/multiply: equal shapes; concat: equal except along the axis. Symbols must match exactly. */
+  private resolveDim(d: Dim): Dim {
+    return this.unified.size ? D.substitute(d, this.unified) : d;
+  }
+
+  /**
+   * Whether two dims are equal, unifying a free symbol with the other side when they are not
+   * yet (`S` := `T`); later comparisons see the binding.
+   */
+  private unify(a: Dim, b: Dim): boolean {
+    const ra = this.resolveDim(a);
+    const rb = this.resolveDim(b);
+    if (D.equal(ra, rb)) return true;
+    for (const [x, y] of [
+      [ra, rb],
+      [rb, ra],
+    ] as const) {
+      const name = D.symbolName(x);
+      if (name === undefined || D.symbols(y).includes(name)) continue;
+      const one = new Map([[name, y]]);
+      for (const [k, v] of this.unified) this.unified.set(k, D.substitute(v, one));
+      this.unified.set(name, y);
+      return true;
+    }
+    return false;
+  }
+
+  /** add/multiply: equal shapes; concat: equal except along the axis; free symbols unify. */
   private mergeCompatible(def: LayerDef, s: Stage, inputs: readonly ValueInfo[], p: Params): boolean {
     const x0 = inputs[0]!;
     const r = x0.shape.length;
@@ -410,7 +439,7 @@ class ModelChecker implements Reporter {
       let bad: string | undefined;
       if (x.shape.length !== r) bad = `rank ${r} vs rank ${x.shape.length}`;
       else {
-        const k = x.shape.findIndex((d, j) => j !== axis && !D.equal(d, x0.shape[j]!));
+        const k = x.shape.findIndex((d, j) => j !== axis && !this.unify(x0.shape[j]!, d));
         if (k >= 0) bad = `axis ${k}: ${D.dimToString(x0.shape[k]!)} vs ${D.dimToString(x.shape[k]!)}`;
       }
       if (bad) {
