@@ -124,3 +124,14 @@ describe('the dlc binary', () => {
     expect(ok.stdout).toMatch(/^dlc \d+\.\d+\.\d+/);
   });
 });
+
+describe('the package API', () => {
+  it("is importable as 'dlc' from plain Node (dist/, built by npm install)", () => {
+    const built = spawnSync('npm', ['run', '-s', 'build'], { encoding: 'utf8' });
+    expect(built.status, built.stderr).toBe(0);
+    const code = "import { check, summarize } from 'dlc'; const r = check('specs/lenet5.dl'); console.log(JSON.stringify({ ok: r.ok, n: summarize('specs/lenet5.dl').summaries[0].totals.trainable }));";
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ ok: true, n: 61706 });
+  }, 60_000);
+});
