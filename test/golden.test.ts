@@ -81,3 +81,10 @@ describe('the diagnostic catalog', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('docs/diagnostics.md', () => {
+  it('is current (regenerate with: npx tsx scripts/gen-diagnostics-doc.ts)', async () => {
+    const { diagnosticsDoc } = await import('../scripts/gen-diagnostics-doc.ts');
+    expect(readFileSync('docs/diagnostics.md', 'utf8')).toBe(diagnosticsDoc());
+  });
+});
