@@ -11,8 +11,10 @@ import { lower } from './lower.ts';
 import { runPasses } from './passes/index.ts';
 import { printIR } from './ir-print.ts';
 import { writeFileAtomic } from './write.ts';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { CheckedModel } from './graph.ts';
+import type { TrainConfig } from './training.ts';
 
 export const VERSION: string = (() => {
   try {
@@ -27,11 +29,22 @@ const USAGE = `dlc ${VERSION}: the deep-learning model-spec compiler
 usage:
   dlc check PATH... [--format human|json|sarif|github] [--deny-warnings] [--color|--no-color]
   dlc summary FILE [--json] [--dims N=64,T=50] [--model NAME]
-  dlc compile FILE --emit ir [--out DIR] [--model NAME]
+  dlc compile FILE --emit ir | --target tfjs [--out DIR] [--model NAME]
+  dlc train FILE [--backend auto|webgpu|tfjs-webgpu|wasm|cpu] [--epochs E] [--batch B] [--out DIR]
+                 [--resume] [--seed S] [--quiet] [--limit N] [--model NAME]
+  dlc eval FILE --checkpoint DIR [--backend NAME] [--batch B] [--limit N] [--json] [--model NAME]
+  dlc predict FILE --checkpoint DIR --input FILE.json [--backend NAME] [--model NAME]
   dlc --help | --version
 
 PATH may be a .dl file, a directory (searched for .dl files) or a glob (specs/**/*.dl).
-exit codes: 0 no problems, 1 errors found (or warnings with --deny-warnings), 2 usage or I/O error.
+train writes to --out (default runs/<model>): checkpoints in ckpt/, train.jsonl, plot.svg,
+summary.json, model.ts; --resume continues from its latest checkpoint; --limit caps the
+examples per split. --checkpoint takes a run folder, its ckpt/ folder or one checkpoint folder.
+predict reads a JSON array of examples (nested arrays shaped like the input without its
+batch axis; objects keyed by input name for several inputs) and prints JSON.
+exit codes: 0 no problems, 1 errors found (or warnings with --deny-warnings; training stopped
+by a NaN loss; data or checkpoint that does not fit the model), 2 usage or I/O error,
+130 training interrupted by Ctrl-C (a checkpoint was saved).
 `;
 
 export interface Io {
@@ -50,8 +63,8 @@ interface Parsed {
 }
 
 /** Flags with values: --format json or --format=json. */
-const VALUED = new Set(['format', 'dims', 'model', 'out', 'emit', 'target']);
-const BOOLEAN = new Set(['deny-warnings', 'color', 'no-color', 'json', 'help', 'version', 'quiet']);
+const VALUED = new Set(['format', 'dims', 'model', 'out', 'emit', 'target', 'backend', 'epochs', 'batch', 'seed', 'limit', 'checkpoint', 'input']);
+const BOOLEAN = new Set(['deny-warnings', 'color', 'no-color', 'json', 'help', 'version', 'quiet', 'resume']);
 
 function parseArgs(argv: readonly string[], allowed: readonly string[]): Parsed {
   const positional: string[] = [];
@@ -192,16 +205,32 @@ function cmdSummary(argv: readonly string[], io: Io): number {
   return bad ? 1 : 0;
 }
 
-function cmdCompile(argv: readonly string[], io: Io): number {
+async function cmdCompile(argv: readonly string[], io: Io): Promise<number> {
   const p = parseArgs(argv, ['emit', 'target', 'out', 'model', 'color', 'no-color']);
-  const emit = (p.flags.get('emit') as string | undefined) ?? (p.flags.has('target') ? undefined : 'ir');
-  if (p.flags.has('target')) throw new UsageError(`target \`${String(p.flags.get('target'))}\` is not available yet; use --emit ir`);
-  if (emit !== 'ir') throw new UsageError(`unknown --emit \`${emit}\`: use --emit ir`);
+  const target = p.flags.get('target') as string | undefined;
+  if (target !== undefined && target !== 'tfjs') throw new UsageError(`unknown --target \`${target}\`: use --target tfjs (or --emit ir)`);
+  if (target !== undefined && p.flags.has('emit')) throw new UsageError('give either --emit ir or --target tfjs, not both');
+  const emit = (p.flags.get('emit') as string | undefined) ?? (target ? undefined : 'ir');
+  if (emit !== undefined && emit !== 'ir') throw new UsageError(`unknown --emit \`${emit}\`: use --emit ir (or --target tfjs)`);
   const r = loadOne(p, io, 'compile');
   if (typeof r === 'number') return r;
   const models = pickModels(r.models, p.flags.get('model') as string | undefined);
-  const text = models.map((m) => printIR(runPasses(lower(m)))).join('\n');
   const out = p.flags.get('out') as string | undefined;
+  if (target === 'tfjs') {
+    const { loadEmitter, toIR, runtimeImportFrom } = await import('../runtime/load.ts');
+    const emitTfjs = await loadEmitter();
+    const outDir = resolve(io.cwd, out ?? '.');
+    for (const m of models) {
+      const text = emitTfjs(toIR(m), { sourceFile: m.file, runtimeImport: runtimeImportFrom(outDir) });
+      if (out) {
+        const path = join(out, `${m.name}.ts`);
+        writeFileAtomic(resolve(io.cwd, path), text);
+        io.err(`wrote ${path}\n`);
+      } else io.out(text);
+    }
+    return 0;
+  }
+  const text = models.map((m) => printIR(runPasses(lower(m)))).join('\n');
   if (out) {
     for (const m of models) {
       const path = join(out, `${m.name}.ir`);
@@ -212,7 +241,339 @@ function cmdCompile(argv: readonly string[], io: Io): number {
   return 0;
 }
 
-export function main(argv: readonly string[], io: Io): number {
+// ---- train / eval / predict: everything that touches tfjs is imported here, lazily ----
+
+function intFlag(p: Parsed, name: string, min: number): number | undefined {
+  const v = p.flags.get(name);
+  if (v === undefined) return undefined;
+  const s = String(v);
+  if (!/^-?[0-9]+$/.test(s) || Number(s) < min || !Number.isSafeInteger(Number(s))) throw new UsageError(`option \`--${name}\` needs an integer >= ${min}, not \`${s}\``);
+  return Number(s);
+}
+
+const BACKEND_NAMES = ['auto', 'webgpu', 'tfjs-webgpu', 'wasm', 'cpu'] as const;
+type Backend = (typeof BACKEND_NAMES)[number];
+
+function backendFlag(p: Parsed): Backend {
+  const b = (p.flags.get('backend') as string | undefined) ?? 'auto';
+  if (!(BACKEND_NAMES as readonly string[]).includes(b)) throw new UsageError(`unknown backend \`${b}\`: use ${BACKEND_NAMES.join(', ')}`);
+  return b as Backend;
+}
+
+/** The one model a train/eval/predict command works on. */
+function pickOne(models: readonly CheckedModel[], name: string | undefined, file: string): CheckedModel {
+  const ms = pickModels(models, name);
+  if (ms.length === 0) throw new UsageError(`${file} defines no model`);
+  if (ms.length > 1) throw new UsageError(`${file} defines ${ms.length} models (${ms.map((m) => `\`${m.name}\``).join(', ')}); choose one with --model`);
+  return ms[0]!;
+}
+
+function needTrain(m: CheckedModel, io: Io, what: string): TrainConfig | undefined {
+  if (m.train) return m.train;
+  io.err(`error: model \`${m.name}\` has no train section, which \`dlc ${what}\` needs for its data and loss (see docs/language.md, Training)\n`);
+  return undefined;
+}
+
+/** A user-facing failure (bad data, checkpoint, backend...): message, no stack trace. */
+class Fail extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+const USER_ERRORS: Record<string, number> = { LoadError: 2, BackendError: 2, TrainError: 2, DataError: 2 };
+
+/** Turn the runtime's user-facing errors into messages and exit codes; rethrow the rest. */
+function userError(e: unknown, io: Io): number {
+  if (e instanceof UsageError) throw e;
+  if (e instanceof Fail) {
+    io.err(`error: ${e.message}\n`);
+    return e.code;
+  }
+  if (e instanceof Error) {
+    if (e.name === 'CheckpointError') {
+      io.err(`error: ${e.message}\n`);
+      return (e as Error & { kind?: string }).kind === 'mismatch' ? 1 : 2;
+    }
+    const code = USER_ERRORS[e.name] ?? USER_ERRORS[e.constructor.name];
+    if (code !== undefined) {
+      io.err(`error: ${e.message}\n`);
+      return code;
+    }
+  }
+  if (e instanceof Error && /OffscreenCanvas is not defined/.test(e.message)) {
+    io.err('error: the tfjs-webgpu backend cannot read tensors synchronously in Node (tfjs does that through an OffscreenCanvas), and the tfjs runtime reads them synchronously: use --backend cpu or wasm\n');
+    return 2;
+  }
+  if (io.env['DLC_DEBUG']) throw e;
+  io.err(`error: internal error: ${e instanceof Error ? e.message : String(e)}\n(set DLC_DEBUG=1 to see where)\n`);
+  return 2;
+}
+
+interface DataSetup {
+  readonly seed: number;
+  readonly limit?: number;
+}
+
+async function loadData(m: CheckedModel, cfg: TrainConfig, d: DataSetup) {
+  const { loadDataModule } = await import('../runtime/load.ts');
+  const data = await loadDataModule();
+  try {
+    const ds = data.loadDataset(cfg.data, { seed: d.seed, holdout: cfg.holdout, baseDir: dirname(resolve(m.file)), ...(d.limit !== undefined ? { limit: d.limit } : {}) });
+    return { data, ds };
+  } catch (e) {
+    if (e instanceof data.DataError) throw new Fail(e.message, 2);
+    throw e;
+  }
+}
+
+function shapeProblems(problems: readonly string[], spec: string): Fail | undefined {
+  if (!problems.length) return undefined;
+  return new Fail(`the data does not fit the model in ${spec}:\n  ${problems.join('\n  ')}`, 1);
+}
+
+async function cmdTrain(argv: readonly string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, ['backend', 'epochs', 'batch', 'out', 'resume', 'seed', 'quiet', 'limit', 'model', 'color', 'no-color']);
+  const backend = backendFlag(p);
+  const epochs = intFlag(p, 'epochs', 1);
+  const batch = intFlag(p, 'batch', 1);
+  const seedFlag = intFlag(p, 'seed', 0);
+  const limitFlag = intFlag(p, 'limit', 1);
+  const quiet = p.flags.has('quiet');
+  const resume = p.flags.has('resume');
+  if (p.positional.length !== 1) throw new UsageError('`dlc train` takes exactly one spec file');
+  const r = loadOne(p, io, 'train');
+  if (typeof r === 'number') return r;
+  const m = pickOne(r.models, p.flags.get('model') as string | undefined, p.positional[0]!);
+  const cfg = needTrain(m, io, 'train');
+  if (!cfg) return 1;
+  const outArg = (p.flags.get('out') as string | undefined) ?? join('runs', m.name);
+  const out = resolve(io.cwd, outArg);
+  const note = (s: string): void => {
+    if (!quiet) io.err(s + '\n');
+  };
+  try {
+    const { toIR, buildModelModule } = await import('../runtime/load.ts');
+    const { loadCheckpoint, hasCheckpoint } = await import('../runtime/checkpoint.ts');
+    // A resumed run keeps its seed and example limit (the data split depends on them).
+    let seed = seedFlag ?? cfg.seed;
+    let limit = limitFlag;
+    if (resume && hasCheckpoint(join(out, 'ckpt'))) {
+      const st = loadCheckpoint(join(out, 'ckpt')).state;
+      if (seedFlag === undefined) seed = st.seed;
+      if (limitFlag === undefined) limit = st.limit;
+      else if (st.limit !== limitFlag) throw new Fail(`the run in ${outArg} used ${st.limit === undefined ? 'no --limit' : `--limit ${st.limit}`}; --resume continues with it (drop --limit, or start a new run with another --out)`, 2);
+    }
+    const ir = toIR(m);
+    const { selectBackend } = await import('../runtime/backend.ts');
+    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: true });
+    note(be.note);
+    const { data, ds: loaded } = await loadData(m, cfg, { seed, ...(limit !== undefined ? { limit } : {}) });
+    note(`data: ${loaded.description}`);
+    const { mod } = await buildModelModule(m, join(out, 'model.ts'));
+    const ds = data.bindInputs ? data.bindInputs(loaded, mod.inputs.map((i) => i.name)) : loaded;
+    const bad = shapeProblems(data.checkDataShapes(ds, mod.inputs, mod.outputShape, cfg.loss), p.positional[0]!);
+    if (bad) throw bad;
+    const { train } = await import('../runtime/train.ts');
+    const ac = new AbortController();
+    const onInt = (): void => {
+      if (ac.signal.aborted) {
+        io.err('\ninterrupted again: exiting without saving\n');
+        process.exit(130);
+      }
+      io.err('\nstopping at the end of this step to save a checkpoint (Ctrl-C again to quit at once)\n');
+      ac.abort();
+    };
+    process.on('SIGINT', onInt);
+    try {
+      const res = await train(mod, ds, cfg, {
+        out,
+        resume,
+        ...(epochs !== undefined ? { epochs } : {}),
+        ...(batch !== undefined ? { batch } : {}),
+        ...(seedFlag !== undefined ? { seed: seedFlag } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        quiet,
+        tty: io.isTTY,
+        log: (s) => io.err(s),
+        result: (s) => io.out(s),
+        signal: ac.signal,
+        backend: be.name,
+        generatedBy: `dlc ${VERSION}`,
+      });
+      if (res.status === 'done') note(`wrote ${join(outArg, 'plot.svg')}, ${join(outArg, 'summary.json')}, ${join(outArg, 'train.jsonl')}; checkpoint ${res.checkpoint ?? '(none)'}`);
+      return res.status === 'done' ? 0 : res.status === 'interrupted' ? 130 : 1;
+    } finally {
+      process.off('SIGINT', onInt);
+    }
+  } catch (e) {
+    return userError(e, io);
+  }
+}
+
+async function openCheckpoint(p: Parsed, io: Io, m: CheckedModel) {
+  const dir = p.flags.get('checkpoint') as string | undefined;
+  if (dir === undefined) throw new UsageError('`--checkpoint DIR` is required: the run folder (runs/<model>), its ckpt/ folder or one checkpoint folder');
+  const { loadCheckpoint, CheckpointError } = await import('../runtime/checkpoint.ts');
+  const ck = loadCheckpoint(resolve(io.cwd, dir));
+  for (const n of ck.notes) io.err(`note: ${n}\n`);
+  if (ck.state.modelName !== m.name) throw new CheckpointError(`the checkpoint ${dir} is of model \`${ck.state.modelName}\`, but ${m.file} defines \`${m.name}\``, 'mismatch');
+  return ck;
+}
+
+async function cmdEval(argv: readonly string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, ['checkpoint', 'backend', 'batch', 'limit', 'json', 'model', 'color', 'no-color']);
+  const backend = backendFlag(p);
+  const batch = intFlag(p, 'batch', 1);
+  const limit = intFlag(p, 'limit', 1);
+  if (p.positional.length !== 1) throw new UsageError('`dlc eval` takes exactly one spec file');
+  if (!p.flags.has('checkpoint')) throw new UsageError('`dlc eval` needs `--checkpoint DIR`: the run folder (runs/<model>), its ckpt/ folder or one checkpoint folder');
+  const r = loadOne(p, io, 'eval');
+  if (typeof r === 'number') return r;
+  const m = pickOne(r.models, p.flags.get('model') as string | undefined, p.positional[0]!);
+  const cfg = needTrain(m, io, 'eval');
+  if (!cfg) return 1;
+  try {
+    const ck = await openCheckpoint(p, io, m);
+    const { toIR, buildModelModule } = await import('../runtime/load.ts');
+    const ir = toIR(m);
+    const { selectBackend } = await import('../runtime/backend.ts');
+    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false });
+    if (!p.flags.has('json')) io.err(be.note + '\n');
+    const { data, ds: loaded } = await loadData(m, cfg, { seed: ck.state.seed, ...(limit !== undefined ? { limit } : {}) });
+    const { mod } = await buildModelModule(m);
+    const ds = data.bindInputs ? data.bindInputs(loaded, mod.inputs.map((i) => i.name)) : loaded;
+    const bad = shapeProblems(data.checkDataShapes(ds, mod.inputs, mod.outputShape, cfg.loss), p.positional[0]!);
+    if (bad) throw bad;
+    const { applyWeights } = await import('../runtime/train.ts');
+    const { fmtMetric, fmtNum } = await import('../runtime/progress.ts');
+    const inst = mod.create(ck.state.seed);
+    try {
+      await applyWeights(inst, ck.weights, ck.dir);
+      const bs = batch ?? Math.max(ck.state.batchSize, 256);
+      const results: Record<string, { loss: number; metrics: Readonly<Record<string, number>> }> = {};
+      if (ds.validation) results['validation'] = await inst.evaluate(ds.validation, bs);
+      results['test'] = await inst.evaluate(ds.test, bs);
+      if (p.flags.has('json')) io.out(JSON.stringify({ model: m.name, checkpoint: ck.dir, epoch: ck.state.epoch, step: ck.state.step, backend: be.name, ...results }, null, 2) + '\n');
+      else {
+        for (const [k, v] of Object.entries(results)) {
+          const ms = Object.entries(v.metrics).map(([n, x]) => `${n} ${fmtMetric(n, x)}`);
+          io.out(`${k} ${ms.length ? `${ms.join(', ')} (loss ${fmtNum(v.loss)})` : `loss ${fmtNum(v.loss)}`} after ${ck.state.epoch} epochs (${ck.dir})\n`);
+        }
+      }
+    } finally {
+      inst.dispose();
+    }
+    return 0;
+  } catch (e) {
+    return userError(e, io);
+  }
+}
+
+type Nested = number | Nested[];
+
+/** Shape and values of a nested JSON array; undefined when ragged or not numbers. */
+function flatten(x: unknown): { shape: number[]; values: number[] } | undefined {
+  if (typeof x === 'number') return Number.isFinite(x) ? { shape: [], values: [x] } : undefined;
+  if (!Array.isArray(x) || x.length === 0) return undefined;
+  const parts = x.map(flatten);
+  const first = parts[0];
+  if (!first || parts.some((q) => !q || q.shape.join() !== first.shape.join())) return undefined;
+  return { shape: [x.length, ...first.shape], values: parts.flatMap((q) => q!.values) };
+}
+
+function fmtShape(s: readonly (number | null)[]): string {
+  return `[${s.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+}
+
+/** The inputs of a predict request, checked against the model's input shapes. */
+function readExamples(text: string, file: string, inputs: readonly { name: string; shape: readonly (number | null)[]; dtype: 'float32' | 'int32' }[]) {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new Fail(`${file} is not valid JSON: ${(e as Error).message}`, 2);
+  }
+  if (!Array.isArray(j) || j.length === 0) throw new Fail(`${file} must hold a JSON array of examples (one nested array per example${inputs.length > 1 ? ', or objects keyed by input name' : ''})`, 2);
+  const out: Record<string, { data: Float32Array | Int32Array; shape: number[]; dtype: 'float32' | 'int32' }> = {};
+  for (const inp of inputs) {
+    const per = inp.shape.slice(1);
+    let shape: number[] | undefined;
+    const values: number[] = [];
+    j.forEach((ex: unknown, i: number) => {
+      const v = inputs.length > 1 || (ex !== null && typeof ex === 'object' && !Array.isArray(ex)) ? (ex as Record<string, unknown> | null)?.[inp.name] : ex;
+      if (v === undefined) throw new Fail(`example ${i + 1} in ${file} has no input \`${inp.name}\``, 1);
+      const f = flatten(v);
+      if (!f) throw new Fail(`example ${i + 1} in ${file} is not a rectangular array of finite numbers`, 1);
+      const fits = f.shape.length === per.length && per.every((d, k) => d === null || d === f.shape[k]);
+      if (!fits) throw new Fail(`example ${i + 1} in ${file} has shape ${fmtShape(f.shape)} but input \`${inp.name}\` needs ${fmtShape(per)} per example`, 1);
+      if (shape && shape.join() !== f.shape.join()) throw new Fail(`example ${i + 1} in ${file} has shape ${fmtShape(f.shape)} but example 1 has ${fmtShape(shape)}`, 1);
+      shape = f.shape;
+      if (inp.dtype === 'int32' && f.values.some((x) => !Number.isInteger(x))) throw new Fail(`example ${i + 1} in ${file}: input \`${inp.name}\` takes integer ids`, 1);
+      values.push(...f.values);
+    });
+    out[inp.name] = { data: inp.dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values), shape: [j.length, ...(shape ?? [])], dtype: inp.dtype };
+  }
+  return { inputs: out, count: j.length };
+}
+
+function unflatten(data: ArrayLike<number>, shape: readonly number[], off = 0): Nested {
+  if (shape.length === 0) return Number((data[off] ?? NaN).toPrecision(6));
+  const step = shape.slice(1).reduce((a, b) => a * b, 1);
+  return Array.from({ length: shape[0]! }, (_, i) => unflatten(data, shape.slice(1), off + i * step));
+}
+
+async function cmdPredict(argv: readonly string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, ['checkpoint', 'input', 'backend', 'model', 'color', 'no-color']);
+  const backend = backendFlag(p);
+  if (p.positional.length !== 1) throw new UsageError('`dlc predict` takes exactly one spec file');
+  if (!p.flags.has('checkpoint')) throw new UsageError('`dlc predict` needs `--checkpoint DIR`: the run folder (runs/<model>), its ckpt/ folder or one checkpoint folder');
+  const inputFile = p.flags.get('input') as string | undefined;
+  if (inputFile === undefined) throw new UsageError('`dlc predict` needs `--input FILE.json`: a JSON array of examples');
+  const r = loadOne(p, io, 'predict');
+  if (typeof r === 'number') return r;
+  const m = pickOne(r.models, p.flags.get('model') as string | undefined, p.positional[0]!);
+  try {
+    const inPath = resolve(io.cwd, inputFile);
+    if (!existsSync(inPath) || !statSync(inPath).isFile()) throw new Fail(`cannot read ${inputFile}: no such file`, 2);
+    const text = readFileSync(inPath, 'utf8');
+    const ck = await openCheckpoint(p, io, m);
+    const { toIR, buildModelModule } = await import('../runtime/load.ts');
+    const ir = toIR(m);
+    const { selectBackend } = await import('../runtime/backend.ts');
+    await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false });
+    const { mod } = await buildModelModule(m);
+    const ex = readExamples(text, inputFile, mod.inputs);
+    const { applyWeights } = await import('../runtime/train.ts');
+    const inst = mod.create(ck.state.seed);
+    try {
+      await applyWeights(inst, ck.weights, ck.dir);
+      const y = await inst.predict(ex.inputs);
+      const per = y.shape.slice(1);
+      const n = y.shape[0] ?? ex.count;
+      const size = per.reduce((a, b) => a * b, 1);
+      const classify = (m.train?.loss === 'sparse_cross_entropy' || m.train?.loss === 'cross_entropy') && per.length === 1 && (per[0] ?? 0) > 1;
+      const rows = Array.from({ length: n }, (_, i) => {
+        const row = y.data.subarray(i * size, (i + 1) * size);
+        if (!classify) return { output: unflatten(row, per) };
+        let best = 0;
+        for (let k = 1; k < row.length; k++) if (row[k]! > row[best]!) best = k;
+        return { class: best, probabilities: unflatten(row, per) };
+      });
+      io.out(JSON.stringify(rows) + '\n');
+    } finally {
+      inst.dispose();
+    }
+    return 0;
+  } catch (e) {
+    return userError(e, io);
+  }
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     const [cmd, ...rest] = argv;
     if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -233,9 +594,15 @@ export function main(argv: readonly string[], io: Io): number {
       case 'summary':
         return cmdSummary(rest, io);
       case 'compile':
-        return cmdCompile(rest, io);
+        return await cmdCompile(rest, io);
+      case 'train':
+        return await cmdTrain(rest, io);
+      case 'eval':
+        return await cmdEval(rest, io);
+      case 'predict':
+        return await cmdPredict(rest, io);
       default: {
-        const cmds = ['check', 'summary', 'compile'];
+        const cmds = ['check', 'summary', 'compile', 'train', 'eval', 'predict'];
         const near = cmds.find((c) => c.startsWith(cmd.slice(0, 2)));
         throw new UsageError(`unknown command \`${cmd}\`${near ? `; did you mean \`${near}\`?` : ''}`);
       }

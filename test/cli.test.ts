@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { main, type Io } from '../compiler/cli.ts';
 
-function run(args: string[], env: Record<string, string> = {}, isTTY = false) {
+async function run(args: string[], env: Record<string, string> = {}, isTTY = false) {
   let out = '';
   let err = '';
   const io: Io = { out: (s) => (out += s), err: (s) => (err += s), isTTY, env, cwd: process.cwd() };
-  const code = main(args, io);
+  const code = await main(args, io);
   return { code, out, err };
 }
 
@@ -18,97 +18,97 @@ const bad = 'test/cases/DL0501-rank.dl';
 const warn = 'test/cases/DL0503-pool.dl';
 
 describe('dlc check', () => {
-  it('exits 0 on the example specs', () => {
-    const r = run(['check', 'specs/']);
+  it('exits 0 on the example specs', async () => {
+    const r = await run(['check', 'specs/']);
     expect(r.err).toMatch(/checked \d+ files: no problems/);
     expect(r.code).toBe(0);
   });
-  it('exits 1 with rustc-style output on errors', () => {
-    const r = run(['check', bad]);
+  it('exits 1 with rustc-style output on errors', async () => {
+    const r = await run(['check', bad]);
     expect(r.code).toBe(1);
     expect(r.err).toContain('error[DL0501]');
     expect(r.err).toContain(`--> ${bad}:8:3`);
     expect(r.err).toContain('help: insert `flatten` before `dense`');
     expect(r.err).not.toContain('\x1b[');
   });
-  it('colors only on a TTY and respects NO_COLOR', () => {
-    expect(run(['check', bad], {}, true).err).toContain('\x1b[');
-    expect(run(['check', bad], { NO_COLOR: '1' }, true).err).not.toContain('\x1b[');
-    expect(run(['check', bad, '--no-color'], {}, true).err).not.toContain('\x1b[');
-    expect(run(['check', bad, '--color'], {}, false).err).toContain('\x1b[');
+  it('colors only on a TTY and respects NO_COLOR', async () => {
+    expect((await run(['check', bad], {}, true)).err).toContain('\x1b[');
+    expect((await run(['check', bad], { NO_COLOR: '1' }, true)).err).not.toContain('\x1b[');
+    expect((await run(['check', bad, '--no-color'], {}, true)).err).not.toContain('\x1b[');
+    expect((await run(['check', bad, '--color'], {}, false)).err).toContain('\x1b[');
   });
-  it('warnings pass unless --deny-warnings', () => {
-    expect(run(['check', warn]).code).toBe(0);
-    expect(run(['check', warn, '--deny-warnings']).code).toBe(1);
+  it('warnings pass unless --deny-warnings', async () => {
+    expect((await run(['check', warn])).code).toBe(0);
+    expect((await run(['check', warn, '--deny-warnings'])).code).toBe(1);
   });
-  it('json format', () => {
-    const r = run(['check', bad, '--format', 'json']);
+  it('json format', async () => {
+    const r = await run(['check', bad, '--format', 'json']);
     const j = JSON.parse(r.out);
     expect(j.errors).toBeGreaterThan(0);
     expect(j.diagnostics[0]).toMatchObject({ code: 'DL0501', severity: 'error', file: bad, line: 8, column: 3 });
     expect(r.code).toBe(1);
   });
-  it('sarif format', () => {
-    const r = run(['check', bad, '--format=sarif']);
+  it('sarif format', async () => {
+    const r = await run(['check', bad, '--format=sarif']);
     const s = JSON.parse(r.out);
     expect(s.version).toBe('2.1.0');
     expect(s.runs[0].results[0].ruleId).toBe('DL0501');
     expect(s.runs[0].results[0].locations[0].physicalLocation.region.startLine).toBe(8);
   });
-  it('github format', () => {
-    const r = run(['check', bad, '--format', 'github']);
+  it('github format', async () => {
+    const r = await run(['check', bad, '--format', 'github']);
     expect(r.out).toMatch(new RegExp(`^::error file=${bad},line=8,col=3,`, 'm'));
   });
-  it('exit 2 for usage and I/O errors', () => {
-    expect(run(['check']).code).toBe(2);
-    expect(run(['check', 'specs/', '--format', 'xml']).code).toBe(2);
-    expect(run(['check', 'specs/', '--frmat', 'json']).code).toBe(2);
-    expect(run(['chek', 'specs/']).err).toContain('did you mean `check`');
-    const missing = run(['check', 'no/such/file.dl']);
+  it('exit 2 for usage and I/O errors', async () => {
+    expect((await run(['check'])).code).toBe(2);
+    expect((await run(['check', 'specs/', '--format', 'xml'])).code).toBe(2);
+    expect((await run(['check', 'specs/', '--frmat', 'json'])).code).toBe(2);
+    expect((await run(['chek', 'specs/'])).err).toContain('did you mean `check`');
+    const missing = await run(['check', 'no/such/file.dl']);
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('no such file or directory: no/such/file.dl');
     const dir = mkdtempSync(join(tmpdir(), 'dlc-cli-'));
-    expect(run(['check', dir]).code).toBe(2);
+    expect((await run(['check', dir])).code).toBe(2);
     const bin = join(dir, 'x.dl');
     writeFileSync(bin, Buffer.from([0x6d, 0x00, 0xff, 0x00]));
-    const b = run(['check', bin]);
+    const b = await run(['check', bin]);
     expect(b.code).toBe(2);
     expect(b.err).toContain('not a text file');
   });
-  it('checks directories and globs', () => {
+  it('checks directories and globs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dlc-cli-'));
     mkdirSync(join(dir, 'a'));
     writeFileSync(join(dir, 'a', 'ok.dl'), 'model m {\n  input x: [N, 4]\n  dense(3)\n}\n');
     writeFileSync(join(dir, 'a', 'bad.dl'), 'model m {\n  input x: [N, 4]\n  dense(0)\n}\n');
-    const r = run(['check', `${dir}/**/*.dl`, '--format', 'json']);
+    const r = await run(['check', `${dir}/**/*.dl`, '--format', 'json']);
     expect(JSON.parse(r.out).files).toBe(2);
     expect(r.code).toBe(1);
   });
 });
 
 describe('dlc summary and compile', () => {
-  it('summarizes LeNet-5 with 61,706 parameters', () => {
-    const r = run(['summary', 'specs/lenet5.dl', '--dims', 'N=64']);
+  it('summarizes LeNet-5 with 61,706 parameters', async () => {
+    const r = await run(['summary', 'specs/lenet5.dl', '--dims', 'N=64']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('trainable params: 61,706');
-    const j = JSON.parse(run(['summary', 'specs/lenet5.dl', '--json', '--dims', 'N=64']).out);
+    const j = JSON.parse((await run(['summary', 'specs/lenet5.dl', '--json', '--dims', 'N=64'])).out);
     expect(j.totals.trainable).toBe(61706);
     expect(j.layers.find((l: { kind: string }) => l.kind === 'conv2d').shape).toBe('[N, 28, 28, 6]');
   });
-  it('rejects bad --dims', () => {
-    expect(run(['summary', 'specs/lenet5.dl', '--dims', 'N=abc']).code).toBe(2);
+  it('rejects bad --dims', async () => {
+    expect((await run(['summary', 'specs/lenet5.dl', '--dims', 'N=abc'])).code).toBe(2);
   });
-  it('reports a requirement violated by --dims', () => {
+  it('reports a requirement violated by --dims', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dlc-cli-'));
     const f = join(dir, 'sym.dl');
     writeFileSync(f, 'model m {\n  input x: [N, H, H, 1]\n  conv2d(4, kernel=5)\n}\n');
-    expect(run(['summary', f]).out).toContain('requires H >= 5');
-    const r = run(['summary', f, '--dims', 'H=3']);
+    expect((await run(['summary', f])).out).toContain('requires H >= 5');
+    const r = await run(['summary', f, '--dims', 'H=3']);
     expect(r.code).toBe(1);
     expect(r.err).toContain('H must be at least 5');
   });
-  it('emits the IR', () => {
-    const r = run(['compile', 'specs/lenet5.dl', '--emit', 'ir']);
+  it('emits the IR', async () => {
+    const r = await run(['compile', 'specs/lenet5.dl', '--emit', 'ir']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('%conv2d_1 = conv2d(%image)');
   });
