@@ -104,8 +104,8 @@ async function benchBackend(backend: string): Promise<void> {
   const lenet = (await generated('lenet5', 'specs/lenet5.dl')).create(1);
   const lstm = (await generated('lstm_bench', { text: LSTM_SPEC, file: 'lstm_bench.dl' })).create(1);
   let step = 0;
-  const dlcLenet = await time(() => void lenet.trainStep(lenetBatch, step++, 0.05), 1, iters);
-  const dlcLstm = await time(() => void lstm.trainStep(lstmBatch, step++, 0.01), 1, iters);
+  const dlcLenet = await time(async () => void (await lenet.trainStep(lenetBatch, step++, 0.05)), 1, iters);
+  const dlcLstm = await time(async () => void (await lstm.trainStep(lstmBatch, step++, 0.01)), 1, iters);
   const sameLenet = await time(() => layersStep(lenetL, lenetBatch), 1, iters);
   const sameLstm = await time(() => layersStep(lstmL, lstmBatch), 1, iters);
 

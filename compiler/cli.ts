@@ -305,7 +305,7 @@ function userError(e: unknown, io: Io): number {
     }
   }
   if (e instanceof Error && /OffscreenCanvas is not defined/.test(e.message)) {
-    io.err('error: the tfjs-webgpu backend cannot read tensors synchronously in Node (tfjs does that through an OffscreenCanvas), and the tfjs runtime reads them synchronously: use --backend cpu or wasm\n');
+    io.err('error: something read a tensor synchronously, which the tfjs-webgpu backend cannot do in Node (tfjs does that through an OffscreenCanvas): use --backend cpu or wasm\n');
     return 2;
   }
   if (io.env['DLC_DEBUG']) throw e;
@@ -369,7 +369,7 @@ async function cmdTrain(argv: readonly string[], io: Io): Promise<number> {
     }
     const ir = toIR(m);
     const { selectBackend } = await import('../runtime/backend.ts');
-    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: true });
+    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: true, asyncReads: true });
     note(be.note);
     const { data, ds: loaded } = await loadData(m, cfg, { seed, ...(limit !== undefined ? { limit } : {}) });
     note(`data: ${loaded.description}`);
@@ -441,7 +441,7 @@ async function cmdEval(argv: readonly string[], io: Io): Promise<number> {
     const { toIR, buildModelModule } = await import('../runtime/load.ts');
     const ir = toIR(m);
     const { selectBackend } = await import('../runtime/backend.ts');
-    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false });
+    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false, asyncReads: true });
     if (!p.flags.has('json')) io.err(be.note + '\n');
     const { data, ds: loaded } = await loadData(m, cfg, { seed: ck.state.seed, ...(limit !== undefined ? { limit } : {}) });
     const { mod } = await buildModelModule(m);
@@ -544,7 +544,7 @@ async function cmdPredict(argv: readonly string[], io: Io): Promise<number> {
     const { toIR, buildModelModule } = await import('../runtime/load.ts');
     const ir = toIR(m);
     const { selectBackend } = await import('../runtime/backend.ts');
-    await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false });
+    await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false, asyncReads: true });
     const { mod } = await buildModelModule(m);
     const ex = readExamples(text, inputFile, mod.inputs);
     const { applyWeights } = await import('../runtime/train.ts');

@@ -5,16 +5,22 @@
  *   (no network); single-threaded in Node; it has no Conv2DBackpropFilter kernel, so it cannot
  *   train conv nets, nor embeddings, and fails on gru layers (see wasmProblem).
  * - tfjs-webgpu: @tensorflow/tfjs-backend-webgpu on Dawn (npm `webgpu`). Needs a Vulkan driver;
- *   without a GPU, Mesa >= 24 lavapipe. `navigator.gpu` must be set before the backend module is
- *   imported, and the GPU object kept alive for the life of the process.
+ *   without a GPU, Mesa >= 24 lavapipe: scripts/install-vulkan.sh unpacks it into <repo>/.vulkan/,
+ *   which is used when VK_DRIVER_FILES and VK_ICD_FILENAMES are unset (see useRepoVulkan).
+ *   `navigator.gpu` must be set before the backend module is imported, and the GPU object kept
+ *   alive while the backend is in use. Its dataSync needs an OffscreenCanvas, absent in Node:
+ *   only code that reads tensors asynchronously (the tfjs ModelInstance does) can use it.
  * - webgpu: the fused WebGPU target, not built yet: says so and falls back to `auto`.
- * - auto: tfjs-webgpu when an adapter exists and the model reads tensors asynchronously
- *   (opts.asyncReads: tfjs-webgpu's dataSync needs an OffscreenCanvas, absent in Node); else wasm when it can do the job (for a dense
+ * - auto: tfjs-webgpu when a hardware WebGPU adapter exists and the caller reads tensors
+ *   asynchronously (opts.asyncReads); not on a software adapter (lavapipe/llvmpipe,
+ *   SwiftShader), which is slower than cpu for these models (LeNet-5, batch 64: ~600 ms a
+ *   train step on lavapipe, ~330 ms on cpu); else wasm when it can do the job (for a dense
  *   model it trains several times faster than cpu), else cpu; says which and why.
  */
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ACTIVATIONS } from '../compiler/layers.ts';
 
 export type BackendName = 'auto' | 'webgpu' | 'tfjs-webgpu' | 'wasm' | 'cpu';
@@ -33,8 +39,9 @@ export interface BackendOptions {
   /** Training (needs gradients) rather than inference. */
   readonly training?: boolean;
   /**
-   * The model instance reads tensors asynchronously. tfjs-webgpu cannot read synchronously in
-   * Node (dataSync goes through an OffscreenCanvas), so `auto` picks it only when this is true.
+   * The caller reads tensors asynchronously only (the tfjs ModelInstance does: pass true when
+   * it is what runs). tfjs-webgpu cannot read synchronously in Node (dataSync goes through an
+   * OffscreenCanvas), so `auto` considers it only when this is true.
    */
   readonly asyncReads?: boolean;
 }
@@ -93,10 +100,143 @@ interface Probe {
 
 let probed: Promise<Probe | { readonly error: string }> | undefined;
 
-function describe(a: GPUAdapter): string {
-  const info = (a as { info?: GPUAdapterInfo }).info;
+type InfoFields = Partial<Pick<GPUAdapterInfo, 'description' | 'device' | 'vendor' | 'architecture'>>;
+
+function describeInfo(info: InfoFields | undefined): string {
   if (!info) return 'unknown adapter';
   return [info.description, info.device, info.vendor, info.architecture].filter((s) => s && s.length).join(', ') || 'unknown adapter';
+}
+
+function describe(a: GPUAdapter): string {
+  return describeInfo((a as { info?: GPUAdapterInfo }).info);
+}
+
+/** Whether an adapter is a software rasterizer (lavapipe/llvmpipe, SwiftShader) rather than a GPU. */
+export function isSoftwareAdapter(a: GPUAdapter, description = describe(a)): boolean {
+  const info = (a as { info?: { isFallbackAdapter?: boolean } }).info;
+  return /swiftshader|llvmpipe|lavapipe/i.test(description) || Boolean(info?.isFallbackAdapter) || Boolean((a as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+}
+
+/** The repository (or installed package) root: the nearest folder above this file with a package.json. */
+function packageRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/** Vulkan ICD manifests the loader would find by itself (system-wide and per user). */
+function systemIcds(): string[] {
+  const env = process.env;
+  const home = env['HOME'];
+  const dirs = [
+    ...(env['XDG_CONFIG_DIRS'] ?? '/etc/xdg').split(':'),
+    '/etc',
+    ...(env['XDG_DATA_HOME'] ? [env['XDG_DATA_HOME']] : home ? [join(home, '.local', 'share')] : []),
+    ...(env['XDG_DATA_DIRS'] ?? '/usr/local/share:/usr/share').split(':'),
+  ].filter(Boolean);
+  const out: string[] = [];
+  for (const d of dirs) {
+    const icd = join(d, 'vulkan', 'icd.d');
+    let names: string[];
+    try {
+      names = readdirSync(icd);
+    } catch {
+      continue;
+    }
+    for (const n of names.sort()) if (n.endsWith('.json')) out.push(join(icd, n));
+  }
+  return [...new Set(out)];
+}
+
+/** Whether an ICD manifest is a lavapipe one (its library is libvulkan_lvp). */
+function isLavapipeIcd(file: string): boolean {
+  if (/(^|\/)lvp_icd/.test(file)) return true;
+  try {
+    return /libvulkan_lvp/.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * When neither VK_DRIVER_FILES nor VK_ICD_FILENAMES is set and scripts/install-vulkan.sh has
+ * unpacked Mesa's lavapipe into <repo>/.vulkan/, point the Vulkan loader at it (both variables:
+ * VK_ICD_FILENAMES is the older name). Must run before Dawn loads the loader. The system's own
+ * ICDs other than lavapipe (a real GPU's driver) are kept in the list, so a GPU stays visible;
+ * the system's lavapipe (Mesa 22 on Debian 12, which Dawn rejects) is replaced. Returns what it set.
+ */
+export function useRepoVulkan(): string | undefined {
+  const env = process.env;
+  if (env['VK_DRIVER_FILES'] || env['VK_ICD_FILENAMES']) return undefined;
+  const root = packageRoot();
+  const icd = root ? join(root, '.vulkan', 'lvp_icd.json') : undefined;
+  if (!icd || !existsSync(icd)) return undefined;
+  const files = [icd, ...systemIcds().filter((f) => !isLavapipeIcd(f))].join(':');
+  env['VK_DRIVER_FILES'] = files;
+  env['VK_ICD_FILENAMES'] = files;
+  return files;
+}
+
+/** What `auto` needs to know of the adapter Dawn would give: found in a child process. */
+export type AdapterSummary = { readonly description: string; readonly software: boolean } | { readonly error: string };
+
+let quietProbe: Promise<AdapterSummary> | undefined;
+
+/**
+ * The adapter Dawn picks by default (high-performance), probed in a child process whose stderr
+ * is dropped: Dawn and the Vulkan loader print warnings while they look (two lines each time
+ * on lavapipe), which a `dlc train` that then uses cpu should not show. Costs ~0.3 s.
+ */
+export function probeAdapterQuietly(): Promise<AdapterSummary> {
+  quietProbe ??= (async () => {
+    let url: string;
+    try {
+      const { createRequire } = await import('node:module');
+      const { pathToFileURL } = await import('node:url');
+      url = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+    } catch (e) {
+      return { error: `the npm package \`webgpu\` (Dawn) cannot be found: ${(e as Error).message.split('\n')[0]}` };
+    }
+    quietVulkanLoader();
+    useRepoVulkan();
+    const forced = process.env['DLC_WEBGPU_ADAPTER'];
+    const script = [
+      `const m = await import(${JSON.stringify(url)});`,
+      'Object.assign(globalThis, m.globals);',
+      `const gpu = m.create(${JSON.stringify(forced ? [`adapter=${forced}`] : [])});`,
+      "const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });",
+      'const i = a ? a.info || {} : undefined;',
+      'process.stdout.write(JSON.stringify(i ? { description: i.description, device: i.device, vendor: i.vendor, architecture: i.architecture, fallback: Boolean(i.isFallbackAdapter || a.isFallbackAdapter) } : null));',
+      'process.exit(0);',
+    ].join('\n');
+    const { spawn } = await import('node:child_process');
+    return await new Promise<AdapterSummary>((done) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', (e) => done({ error: `the WebGPU probe could not run: ${e.message}` }));
+      child.on('close', (code, signal) => {
+        if (process.env['DLC_DEBUG'] && err) process.stderr.write(err);
+        let info: (InfoFields & { fallback?: boolean }) | null;
+        try {
+          info = JSON.parse(out) as typeof info;
+        } catch {
+          const why = signal ? `it was stopped (${signal})` : `it exited with code ${code}`;
+          return done({ error: `the WebGPU probe failed: ${why}${err.trim() ? `: ${err.trim().split('\n').at(-1)}` : ''}` });
+        }
+        if (!info) return done({ error: `no WebGPU adapter found: ${VULKAN_HINT}` });
+        const description = describeInfo(info);
+        done({ description, software: info.fallback === true || /swiftshader|llvmpipe|lavapipe/i.test(description) });
+      });
+    });
+  })();
+  return quietProbe;
 }
 
 /** Find a WebGPU adapter through Dawn: a real GPU first, else llvmpipe (lavapipe); once per process. */
@@ -110,6 +250,7 @@ export function probeWebGpu(): Promise<Probe | { readonly error: string }> {
     }
     Object.assign(globalThis, mod.globals);
     quietVulkanLoader();
+    useRepoVulkan();
     const forced = process.env['DLC_WEBGPU_ADAPTER'];
     const attempts: string[][] = forced ? [[`adapter=${forced}`]] : [[], ['adapter=llvmpipe']];
     let fallback: Probe | undefined;
@@ -124,7 +265,7 @@ export function probeWebGpu(): Promise<Probe | { readonly error: string }> {
       const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
       if (!adapter) continue;
       const description = describe(adapter);
-      const software = /swiftshader|llvmpipe|lavapipe/i.test(description) || Boolean((adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+      const software = isSoftwareAdapter(adapter, description);
       const p: Probe = { adapter, gpu, description, software };
       // SwiftShader is 5-25x slower than lavapipe: keep looking when it is what Dawn chose.
       if (/swiftshader/i.test(description) && !forced) {
@@ -218,25 +359,33 @@ export async function selectBackend(name: BackendName, opts: BackendOptions = {}
       const p = await probeWebGpu();
       if ('error' in p) throw new BackendError(`cannot use tfjs-webgpu: ${p.error}`);
       await useTfjsWebGpu(tf, p);
-      const warn = opts.asyncReads ? '' : '; warning: the tfjs runtime reads tensors synchronously, which tfjs-webgpu cannot do in Node';
-      return { name: 'tfjs-webgpu', note: `backend: tfjs-webgpu on ${p.description}${p.software ? ' (a software rasterizer: slow)' : ''}${warn}` };
+      const warn = opts.asyncReads ? '' : '; note: read tensors asynchronously (await t.data()): tfjs-webgpu cannot read synchronously in Node';
+      return { name: 'tfjs-webgpu', note: `backend: tfjs-webgpu on ${p.description}${p.software ? ' (a software rasterizer: usually slower than cpu)' : ''}${warn}` };
     }
     case 'webgpu': {
       const a = await selectBackend('auto', opts);
       return { name: a.name, note: `the fused webgpu target is not built yet; ${a.note.replace(/^auto: picked /, 'using ')}` };
     }
     case 'auto': {
-      // Without asynchronous reads tfjs-webgpu cannot work in Node: do not even probe (Dawn's probe is noisy).
-      const p = opts.asyncReads ? await probeWebGpu() : undefined;
+      // Without asynchronous reads tfjs-webgpu cannot work in Node: do not even probe.
+      // A software adapter is slower than cpu here: only a hardware one is used.
+      const q = opts.asyncReads ? await probeAdapterQuietly() : undefined;
       let noGpu: string;
-      if (!p) noGpu = 'tfjs-webgpu is not used automatically: it cannot read tensors synchronously in Node, and the tfjs runtime does';
-      else if ('error' in p) noGpu = `${p.error.replace(/: install.*$/, '')} (for GPU speed install a Vulkan driver; without a GPU, Mesa >= 24 lavapipe)`;
-      else {
-        try {
-          await useTfjsWebGpu(tf, p);
-          return { name: 'tfjs-webgpu', note: `auto: picked tfjs-webgpu: a WebGPU adapter is available (${p.description})` };
-        } catch (e) {
-          noGpu = (e as Error).message;
+      if (!q) noGpu = 'tfjs-webgpu is not used: it cannot read tensors synchronously in Node, and the caller does';
+      else if ('error' in q) noGpu = `${q.error.replace(/: install.*$/, '')} (for GPU speed install a Vulkan driver)`;
+      else if (q.software) {
+        noGpu = `tfjs-webgpu is not used: the WebGPU adapter is a software rasterizer (${q.description}), slower than cpu for these models (--backend tfjs-webgpu uses it anyway)`;
+      } else {
+        const p = await probeWebGpu();
+        if ('error' in p) noGpu = `${p.error.replace(/: install.*$/, '')} (for GPU speed install a Vulkan driver)`;
+        else if (p.software) noGpu = `tfjs-webgpu is not used: Dawn found ${q.description} in a probe but now gives a software rasterizer (${p.description})`;
+        else {
+          try {
+            await useTfjsWebGpu(tf, p);
+            return { name: 'tfjs-webgpu', note: `auto: picked tfjs-webgpu: a GPU is available (${p.description})` };
+          } catch (e) {
+            noGpu = (e as Error).message;
+          }
         }
       }
       const ops = opts.ops ?? [];

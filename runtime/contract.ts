@@ -65,17 +65,26 @@ export interface StepResult {
 /**
  * A compiled model bound to a back end. Created by a generated module's `create(...)`.
  * It owns its parameters and optimizer state; `dispose()` releases them.
+ *
+ * Everything that reads tensors back to the host is asynchronous (returns a Promise): GPU back
+ * ends read results asynchronously, and tfjs-webgpu cannot read synchronously in Node at all
+ * (its dataSync needs an OffscreenCanvas). Writing (setWeights, setOptimizerState) and
+ * dispose stay synchronous. Callers await every call, one at a time: calls must not overlap.
  */
 export interface ModelInstance {
-  /** One optimizer step on a batch; `step` counts from 0 (for schedules and Adam's bias correction). */
-  trainStep(batch: Split, step: number, lr: number): StepResult;
+  /**
+   * One optimizer step on a batch; `step` counts from 0 (for schedules and Adam's bias
+   * correction). Resolves once the loss has been read back (the one readback of a step).
+   */
+  trainStep(batch: Split, step: number, lr: number): Promise<StepResult>;
   /** Predictions (probabilities after softmax/sigmoid, or values for regression), [n, ...]. */
-  predict(inputs: Split['inputs']): HostTensor;
+  predict(inputs: Split['inputs']): Promise<HostTensor>;
   /** Loss and metrics on a split without training. */
-  evaluate(split: Split, batchSize: number): { loss: number; metrics: Readonly<Record<string, number>> };
-  /** Parameters then optimizer slots (names `<param>/m`, `<param>/v`, `<param>/momentum`...). */
-  getWeights(): NamedArray[];
-  getOptimizerState(): NamedArray[];
+  evaluate(split: Split, batchSize: number): Promise<{ loss: number; metrics: Readonly<Record<string, number>> }>;
+  /** Parameters, as copies (names as in `ModelDefinition.params`). */
+  getWeights(): Promise<NamedArray[]>;
+  /** Optimizer slots, as copies (names `<param>/m`, `<param>/v`, `<param>/momentum`...). */
+  getOptimizerState(): Promise<NamedArray[]>;
   setWeights(ws: readonly NamedArray[]): void;
   setOptimizerState(ws: readonly NamedArray[]): void;
   dispose(): void;

@@ -13,8 +13,8 @@
  *   saves a checkpoint at the end of the current step and returns.
  * - At the end: the test split is evaluated, `plot.svg` and `summary.json` are written.
  *
- * Every ModelInstance call is awaited, so an instance whose methods return promises works too:
- * tfjs-webgpu cannot read tensors synchronously in Node (dataSync needs an OffscreenCanvas).
+ * ModelInstance reads are asynchronous (runtime/contract.ts): every one is awaited before the
+ * next call, one step at a time (tfjs-webgpu cannot read tensors synchronously in Node).
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -140,7 +140,7 @@ function restore(what: 'weights' | 'optimizer state', need: readonly NamedArray[
 
 /** Load a checkpoint's weights into a fresh instance (for eval/predict); throws CheckpointError when they do not fit. */
 export async function applyWeights(inst: ModelInstance, ws: readonly NamedArray[], from: string): Promise<void> {
-  await inst.setWeights(restore('weights', await inst.getWeights(), ws, from));
+  inst.setWeights(restore('weights', await inst.getWeights(), ws, from));
 }
 
 export async function train(mod: ModelModule, ds: Dataset, cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
@@ -195,8 +195,8 @@ export async function train(mod: ModelModule, ds: Dataset, cfg: TrainConfig, opt
     target = opts.epochs ?? cfg.epochs; // the spec (or --epochs) says how far the run goes
     inst = mod.create(seed);
     try {
-      await inst.setWeights(restore('weights', await inst.getWeights(), ck.weights, ck.dir));
-      await inst.setOptimizerState(restore('optimizer state', await inst.getOptimizerState(), ck.optimizer, ck.dir));
+      inst.setWeights(restore('weights', await inst.getWeights(), ck.weights, ck.dir));
+      inst.setOptimizerState(restore('optimizer state', await inst.getOptimizerState(), ck.optimizer, ck.dir));
     } catch (e) {
       dispose();
       throw e;

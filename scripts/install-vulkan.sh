@@ -3,7 +3,7 @@
 # on machines without a GPU: Mesa >= 24 lavapipe from Debian bookworm-backports. Debian 12's
 # own Mesa 22 lavapipe is rejected by Dawn. The system's apt configuration is left alone: the
 # backports package is downloaded with a private apt config and unpacked into .vulkan/ in the
-# repository, with an ICD file runtime/webgpu finds there (or point VK_DRIVER_FILES at it).
+# repository, with an ICD file runtime/backend.ts finds there (or point VK_DRIVER_FILES at it).
 # The Debian mirror is read from the machine's own apt sources. Idempotent.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

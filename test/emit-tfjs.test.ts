@@ -351,7 +351,7 @@ describe('emitted modules', () => {
   it('hostile module runs', async () => {
     const g = await load('hostile');
     const inst = g.module.create(3);
-    const y = inst.predict({ 'in"put\u2028': host(randData(8, 1), [2, 4]) });
+    const y = await inst.predict({ 'in"put\u2028': host(randData(8, 1), [2, 4]) });
     expect(y.shape).toEqual([2, 2]);
     expect(Math.abs(y.data[0]! + y.data[1]! - 1)).toBeLessThan(1e-6);
     expect(g.definition.modelName).toBe('evil"; process.exit(2); "');
@@ -370,7 +370,7 @@ describe('forward equals tf.layers', () => {
       inst.setWeights(ws);
       const n = size(c.input);
       const data = c.vocab ? randInts(n, c.vocab, 5) : randData(n, 5, -2, 2);
-      const ours = inst.predict({ x: host(data, c.input) });
+      const ours = await inst.predict({ x: host(data, c.input) });
       const layer = c.layer();
       const ref = tf.tidy(() => {
         const x = tf.tensor(data, [...c.input], c.vocab ? 'int32' : 'float32');
@@ -506,11 +506,11 @@ describe('optimizers', () => {
     inst.setWeights(start);
     const out: { W: Float32Array; b: Float32Array }[] = [];
     for (let s = 0; s < steps; s++) {
-      inst.trainStep(batch, s, lr);
-      const [w, b] = inst.getWeights();
+      await inst.trainStep(batch, s, lr);
+      const [w, b] = await inst.getWeights();
       out.push({ W: w!.data, b: b!.data });
     }
-    const state = inst.getOptimizerState();
+    const state = await inst.getOptimizerState();
     inst.dispose();
     return { out, state };
   }
@@ -599,14 +599,14 @@ describe('optimizers', () => {
   it('optimizer state round-trips', async () => {
     const g = await load('opt');
     const a = createInstance(g.definition, 1, { loss: 'sparse_cross_entropy', optimizer: { name: 'adam', params: { lr: 0.01 } } });
-    a.trainStep(batch, 0, 0.01);
+    await a.trainStep(batch, 0, 0.01);
     const b = createInstance(g.definition, 2, { loss: 'sparse_cross_entropy', optimizer: { name: 'adam', params: { lr: 0.01 } } });
-    b.setWeights(a.getWeights());
-    b.setOptimizerState(a.getOptimizerState());
-    a.trainStep(batch, 1, 0.01);
-    b.trainStep(batch, 1, 0.01);
-    expect(maxAbsDiff(a.getWeights()[0]!.data, b.getWeights()[0]!.data)).toBe(0);
-    expect(a.getOptimizerState().map((s) => s.name)).toEqual(['dense_1/kernel/m', 'dense_1/kernel/v', 'dense_1/bias/m', 'dense_1/bias/v']);
+    b.setWeights(await a.getWeights());
+    b.setOptimizerState(await a.getOptimizerState());
+    await a.trainStep(batch, 1, 0.01);
+    await b.trainStep(batch, 1, 0.01);
+    expect(maxAbsDiff((await a.getWeights())[0]!.data, (await b.getWeights())[0]!.data)).toBe(0);
+    expect((await a.getOptimizerState()).map((s) => s.name)).toEqual(['dense_1/kernel/m', 'dense_1/kernel/v', 'dense_1/bias/m', 'dense_1/bias/v']);
     expect(() => b.setWeights([{ name: 'nope', shape: [1], data: new Float32Array(1) }])).toThrow(/not a parameter/);
     a.dispose();
     b.dispose();
@@ -639,7 +639,7 @@ describe('training', () => {
       const inst = g.module.create(1);
       const lr = (g.definition.train?.optimizer.params['lr'] as number | undefined) ?? 0.1;
       const losses: number[] = [];
-      for (let s = 0; s < 4; s++) losses.push(inst.trainStep(split, s, lr).loss);
+      for (let s = 0; s < 4; s++) losses.push((await inst.trainStep(split, s, lr)).loss);
       expect(losses.every(Number.isFinite)).toBe(true);
       expect(losses[3]!, losses.join(', ')).toBeLessThan(losses[0]!);
       inst.dispose();
@@ -653,17 +653,17 @@ describe('training', () => {
       const split = problem(ir, g.definition, 2);
       const withLabels = name === 'bn_drop' ? { ...split, labels: host(Int32Array.from([0, 1]), [2]) } : split;
       const inst = createInstance(g.definition, 1, { loss: 'sparse_cross_entropy', optimizer: { name: 'adam', params: {} }, metrics: ['accuracy', 'perplexity', 'mse', 'mae'] });
-      inst.trainStep(withLabels, 0, 0.01);
+      await inst.trainStep(withLabels, 0, 0.01);
       const before = tf.memory().numTensors;
-      inst.trainStep(withLabels, 1, 0.01);
+      await inst.trainStep(withLabels, 1, 0.01);
       expect(tf.memory().numTensors, `${name} trainStep`).toBe(before);
-      inst.predict(withLabels.inputs);
+      await inst.predict(withLabels.inputs);
       expect(tf.memory().numTensors, `${name} predict`).toBe(before);
-      const ev = inst.evaluate(withLabels, 1);
+      const ev = await inst.evaluate(withLabels, 1);
       expect(Object.keys(ev.metrics).sort()).toEqual(['accuracy', 'mae', 'mse', 'perplexity']);
       expect(tf.memory().numTensors, `${name} evaluate`).toBe(before);
-      inst.setWeights(inst.getWeights());
-      inst.setOptimizerState(inst.getOptimizerState());
+      inst.setWeights(await inst.getWeights());
+      inst.setOptimizerState(await inst.getOptimizerState());
       expect(tf.memory().numTensors, `${name} weights`).toBe(before);
       const live = tf.memory().numTensors;
       inst.dispose();
@@ -676,13 +676,13 @@ describe('training', () => {
     const ir = irOfText('bn_drop', 'input x: [N, 3, 4]\nconv1d(4, kernel=2)\nbatch_norm\ndropout(0.3)\nlstm(3)\ndense(2, activation=softmax)');
     const split = { ...problem(ir, g.definition, 2), labels: host(Int32Array.from([0, 1]), [2]) };
     const inst = g.module.create(1);
-    const mean = () => inst.getWeights().find((w) => w.name === 'batch_norm_1/moving_mean')!.data;
-    const m0 = Float32Array.from(mean());
-    inst.evaluate(split, 2);
-    inst.predict(split.inputs);
-    expect(maxAbsDiff(mean(), m0)).toBe(0);
-    inst.trainStep(split, 0, 0.01);
-    expect(maxAbsDiff(mean(), m0)).toBeGreaterThan(0);
+    const mean = async () => (await inst.getWeights()).find((w) => w.name === 'batch_norm_1/moving_mean')!.data;
+    const m0 = Float32Array.from(await mean());
+    await inst.evaluate(split, 2);
+    await inst.predict(split.inputs);
+    expect(maxAbsDiff(await mean(), m0)).toBe(0);
+    await inst.trainStep(split, 0, 0.01);
+    expect(maxAbsDiff(await mean(), m0)).toBeGreaterThan(0);
     inst.dispose();
   });
 
@@ -690,8 +690,8 @@ describe('training', () => {
     const g = await load('lenet5');
     const split = problem(specIRs.get('lenet5')!, g.definition, 5);
     const inst = g.module.create(2);
-    const a = inst.evaluate(split, 2);
-    const b = inst.evaluate(split, 5);
+    const a = await inst.evaluate(split, 2);
+    const b = await inst.evaluate(split, 5);
     expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5);
     expect(a.metrics['accuracy']).toBeCloseTo(b.metrics['accuracy']!, 10);
     inst.dispose();
@@ -706,9 +706,10 @@ describe('parameters and errors', () => {
     const a = g.module.create(7);
     const b = g.module.create(7);
     const c = g.module.create(8);
-    const wa = a.getWeights();
-    wa.forEach((w, i) => expect(maxAbsDiff(w.data, b.getWeights()[i]!.data)).toBe(0));
-    expect(maxAbsDiff(wa[0]!.data, c.getWeights()[0]!.data)).toBeGreaterThan(0);
+    const wa = await a.getWeights();
+    const wb = await b.getWeights();
+    wa.forEach((w, i) => expect(maxAbsDiff(w.data, wb[i]!.data)).toBe(0));
+    expect(maxAbsDiff(wa[0]!.data, (await c.getWeights())[0]!.data)).toBeGreaterThan(0);
     const byName = new Map(wa.map((w) => [w.name, w]));
     const rk = byName.get('lstm_1/recurrent_kernel')!; // [128, 512]: orthonormal rows
     tf.tidy(() => {
@@ -726,7 +727,7 @@ describe('parameters and errors', () => {
     for (const i of [a, b, c]) i.dispose();
     const r = await load('residual');
     const ri = r.module.create(1);
-    const w = new Map(ri.getWeights().map((x) => [x.name, x]));
+    const w = new Map((await ri.getWeights()).map((x) => [x.name, x]));
     expect(w.get('conv_bn_1/batch_norm_1/gamma')!.data.every((v) => v === 1)).toBe(true);
     expect(w.get('conv_bn_1/batch_norm_1/moving_variance')!.data.every((v) => v === 1)).toBe(true);
     ri.dispose();
@@ -769,7 +770,7 @@ describe('parameters and errors', () => {
     expect(() => tf.tidy(() => void g.definition.forward(params, { x: tf.zeros([2, 7]) }, { training: false }))).toThrow(`at g_dense.dl:${node.origin.line}:${node.origin.column} (dense_1)`);
     for (const t of Object.values(params)) t.dispose();
     const inst = g.module.create(1);
-    expect(() => inst.predict({ x: host(new Float32Array(14), [2, 7]) })).toThrow(/has shape \[2, 7\], expected \[\?, 5\]/);
+    await expect(inst.predict({ x: host(new Float32Array(14), [2, 7]) })).rejects.toThrow(/has shape \[2, 7\], expected \[\?, 5\]/);
     inst.dispose();
   });
 });

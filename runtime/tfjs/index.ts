@@ -6,11 +6,11 @@ export { at, activate, bidirectional, batchNorm, conv1d, conv2d, dense, dilateKe
 export type { BatchNormParams, ConvOptions, FusedActivation, RecurrentOptions, RecurrentWeights } from './ops.ts';
 export { fans, glorotUniform, heNormal, initialize, orthogonal, uniform } from './init.ts';
 export { Rng, hashString, mixSeeds } from './rng.ts';
-export { finishMetrics, lossValue, metricSums, targets } from './losses.ts';
+export { finishMetrics, lossValue, metricSums, metricTensors, targets } from './losses.ts';
 export { Optimizer } from './optim.ts';
 export type { OptimizedParam, OptimizerConfig } from './optim.ts';
 export { installFastCpuKernels } from './cpu-kernels.ts';
-export { createInstance, hostToTensor, sliceRows } from './instance.ts';
+export { createInstance, hostToTensor, readAndDispose, sliceRows } from './instance.ts';
 export type { InstanceSettings } from './instance.ts';
 export type { ForwardOptions, ForwardResult, InputInfo, ModelDefinition, OutputInfo, ParamInfo } from './types.ts';
 export type { HostTensor, ModelInstance, ModelModule, NamedArray, Split } from '../contract.ts';

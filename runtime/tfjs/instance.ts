@@ -1,7 +1,13 @@
 /**
  * A ModelInstance (runtime/contract.ts) for a generated tfjs model: owns the parameters
- * (tf.Variables initialized from the seed), the optimizer and its state; every method runs in
- * tf.tidy and leaves no tensors behind.
+ * (tf.Variables initialized from the seed), the optimizer and its state; every method leaves
+ * no tensors behind.
+ *
+ * Reads are asynchronous (`await t.data()`, never dataSync: tfjs-webgpu cannot read
+ * synchronously in Node). tf.tidy cannot span an await, so the computation runs in tf.tidy,
+ * which returns the few tensors to read; they are disposed explicitly once read (in finally).
+ * A train step reads back one scalar, the loss; evaluate reads one small tensor for a whole
+ * split; getWeights and getOptimizerState read all their tensors in parallel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { HostTensor, ModelInstance, NamedArray, Split, StepResult } from '../contract.ts';
@@ -10,7 +16,7 @@ import type { ModelDefinition } from './types.ts';
 import { initialize } from './init.ts';
 import { hashString, mixSeeds } from './rng.ts';
 import { Optimizer, type OptimizerConfig } from './optim.ts';
-import { finishMetrics, lossValue, metricSums } from './losses.ts';
+import { finishMetrics, lossValue, metricTensors } from './losses.ts';
 import { installFastCpuKernels } from './cpu-kernels.ts';
 
 /** Training settings; by default those of the spec's train section. */
@@ -31,6 +37,15 @@ export function hostToTensor(h: HostTensor, dtype: 'float32' | 'int32' = h.dtype
   const c = tf.cast(t, dtype);
   t.dispose();
   return c;
+}
+
+/** Reads a tensor back to the host as a float32 copy (the backend may hand out its own buffer), then disposes it. */
+export async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return Float32Array.from((await t.data()) as Float32Array);
+  } finally {
+    t.dispose();
+  }
 }
 
 /** Rows [a, b) of a host tensor (a view, no copy). */
@@ -86,43 +101,56 @@ export function createInstance(def: ModelDefinition, seed: number, settings: Ins
     return out;
   };
 
+  /** Forward, backward and the optimizer update, all on the device; returns the loss, not read yet. */
+  const update = (batch: Split, step: number, lr: number): tf.Scalar => {
+    const updates = new Map<string, tf.Tensor>();
+    let value: tf.Scalar | undefined;
+    try {
+      value = tf.tidy(() => {
+        const inputs = toInputs(batch.inputs);
+        const labels = hostToTensor(batch.labels);
+        const { value, grads } = tf.variableGrads(() => {
+          const r = def.forward(params, inputs, {
+            training: true,
+            seed: mixSeeds(seed, step),
+            onUpdate: (id, t) => {
+              updates.get(id)?.dispose();
+              updates.set(id, t);
+            },
+          });
+          return lossValue(loss, r, labels, def.output);
+        }, trainableVars);
+        const byId = new Map<string, tf.Tensor>();
+        for (const [name, g] of Object.entries(grads)) {
+          const id = idOfVar.get(name);
+          if (id !== undefined) byId.set(id, g);
+        }
+        optimizer.apply(byId, lr, step);
+        return value;
+      });
+      for (const [id, t] of updates) vars.get(id)?.assign(t);
+      return value;
+    } catch (e) {
+      value?.dispose();
+      throw e;
+    } finally {
+      for (const t of updates.values()) t.dispose();
+    }
+  };
+
   const instance: ModelInstance = {
-    trainStep(batch: Split, step: number, lr: number): StepResult {
+    async trainStep(batch: Split, step: number, lr: number): Promise<StepResult> {
       alive();
-      const updates = new Map<string, tf.Tensor>();
+      const value = update(batch, step, lr);
+      // The one readback of a step, after the parameters were updated on the device.
       try {
-        const value = tf.tidy(() => {
-          const inputs = toInputs(batch.inputs);
-          const labels = hostToTensor(batch.labels);
-          const { value, grads } = tf.variableGrads(() => {
-            const r = def.forward(params, inputs, {
-              training: true,
-              seed: mixSeeds(seed, step),
-              onUpdate: (id, t) => {
-                updates.get(id)?.dispose();
-                updates.set(id, t);
-              },
-            });
-            return lossValue(loss, r, labels, def.output);
-          }, trainableVars);
-          const byId = new Map<string, tf.Tensor>();
-          for (const [name, g] of Object.entries(grads)) {
-            const id = idOfVar.get(name);
-            if (id !== undefined) byId.set(id, g);
-          }
-          optimizer.apply(byId, lr, step);
-          return value;
-        });
-        for (const [id, t] of updates) vars.get(id)?.assign(t);
-        const v = value.dataSync()[0]!;
-        value.dispose();
-        return { loss: v };
+        return { loss: (await value.data())[0]! };
       } finally {
-        for (const t of updates.values()) t.dispose();
+        value.dispose();
       }
     },
 
-    predict(inputs: Split['inputs']): HostTensor {
+    async predict(inputs: Split['inputs']): Promise<HostTensor> {
       alive();
       const n = rows(inputs);
       const parts: Float32Array[] = [];
@@ -130,11 +158,9 @@ export function createInstance(def: ModelDefinition, seed: number, settings: Ins
       for (let a = 0; a < n; a += PREDICT_BATCH) {
         const b = Math.min(n, a + PREDICT_BATCH);
         const slice = Object.fromEntries(Object.entries(inputs).map(([k, h]) => [k, sliceRows(h, a, b)]));
-        tf.tidy(() => {
-          const y = def.forward(params, toInputs(slice), { training: false }).output;
-          shape = y.shape.slice(1);
-          parts.push(Float32Array.from(y.dataSync() as Float32Array));
-        });
+        const y = tf.tidy(() => def.forward(params, toInputs(slice), { training: false }).output);
+        shape = y.shape.slice(1);
+        parts.push(await readAndDispose(y));
       }
       const total = parts.reduce((s, p) => s + p.length, 0);
       const data = new Float32Array(total);
@@ -146,37 +172,63 @@ export function createInstance(def: ModelDefinition, seed: number, settings: Ins
       return { data, shape: [n, ...shape], dtype: 'float32' };
     },
 
-    evaluate(split: Split, batchSize: number) {
+    async evaluate(split: Split, batchSize: number) {
       alive();
       const n = split.count;
       const bs = Math.max(1, Math.floor(batchSize));
-      let lossSum = 0;
-      const sums: Record<string, { sum: number; count: number }> = {};
-      for (let a = 0; a < n; a += bs) {
-        const b = Math.min(n, a + bs);
-        const inputs = Object.fromEntries(Object.entries(split.inputs).map(([k, h]) => [k, sliceRows(h, a, b)]));
-        const labels = sliceRows(split.labels, a, b);
-        tf.tidy(() => {
-          const r = def.forward(params, toInputs(inputs), { training: false });
-          const lt = hostToTensor(labels);
-          lossSum += lossValue(loss, r, lt, def.output).dataSync()[0]! * (b - a);
-          const ms = metricSums(metrics, r, lt, def.output);
-          for (const [k, v] of Object.entries(ms)) {
+      // Per batch, one float32 vector [loss, metric sums...] (stacked, so the values are those
+      // of the scalars); the vectors of all batches are read back at once, and summed here in
+      // batch order, in float64, as before.
+      const rowsOf: tf.Tensor[] = [];
+      const counts: Record<string, number>[] = [];
+      const sizes: number[] = [];
+      let names: string[] = [];
+      let all: tf.Tensor | undefined;
+      try {
+        for (let a = 0; a < n; a += bs) {
+          const b = Math.min(n, a + bs);
+          const inputs = Object.fromEntries(Object.entries(split.inputs).map(([k, h]) => [k, sliceRows(h, a, b)]));
+          const labels = sliceRows(split.labels, a, b);
+          rowsOf.push(
+            tf.tidy(() => {
+              const r = def.forward(params, toInputs(inputs), { training: false });
+              const lt = hostToTensor(labels);
+              const ms = metricTensors(metrics, r, lt, def.output);
+              names = Object.keys(ms);
+              counts.push(Object.fromEntries(names.map((k) => [k, ms[k]!.count])));
+              return tf.stack([lossValue(loss, r, lt, def.output), ...names.map((k) => ms[k]!.sum)]);
+            }),
+          );
+          sizes.push(b - a);
+        }
+        if (rowsOf.length === 0) return { loss: NaN, metrics: finishMetrics({}) };
+        all = rowsOf.length === 1 ? rowsOf[0]! : tf.concat(rowsOf);
+        const values = await all.data();
+        const width = names.length + 1;
+        let lossSum = 0;
+        const sums: Record<string, { sum: number; count: number }> = {};
+        for (let i = 0; i < sizes.length; i++) {
+          lossSum += values[i * width]! * sizes[i]!;
+          names.forEach((k, j) => {
             const acc = (sums[k] ??= { sum: 0, count: 0 });
-            acc.sum += v.sum;
-            acc.count += v.count;
-          }
-        });
+            acc.sum += values[i * width + 1 + j]!;
+            acc.count += counts[i]![k]!;
+          });
+        }
+        return { loss: lossSum / n, metrics: finishMetrics(sums) };
+      } finally {
+        tf.dispose(rowsOf);
+        if (all && !rowsOf.includes(all)) all.dispose();
       }
-      return { loss: n > 0 ? lossSum / n : NaN, metrics: finishMetrics(sums) };
     },
 
-    getWeights(): NamedArray[] {
+    async getWeights(): Promise<NamedArray[]> {
       alive();
-      return def.params.map((p) => ({ name: p.id, shape: [...p.shape], data: Float32Array.from(vars.get(p.id)!.dataSync() as Float32Array) }));
+      const data = await Promise.all(def.params.map((p) => vars.get(p.id)!.data()));
+      return def.params.map((p, i) => ({ name: p.id, shape: [...p.shape], data: Float32Array.from(data[i] as Float32Array) }));
     },
 
-    getOptimizerState(): NamedArray[] {
+    async getOptimizerState(): Promise<NamedArray[]> {
       alive();
       return optimizer.getState();
     },

@@ -70,42 +70,64 @@ export function lossValue(kind: Loss, res: ForwardResult, labels: tf.Tensor, out
   });
 }
 
-/** Sums and counts of a batch's metrics, so that batches can be combined. */
-export function metricSums(metrics: readonly Metric[], res: ForwardResult, labels: tf.Tensor, out: OutputInfo): Record<string, { sum: number; count: number }> {
-  const sums: Record<string, { sum: number; count: number }> = {};
-  tf.tidy(() => {
-    const { indices, target } = targets(labels, res.output.shape);
-    const y = res.output;
-    const c = y.shape[y.rank - 1]!;
-    for (const m of metrics) {
-      let s: tf.Tensor;
-      let count: number;
-      switch (m) {
-        case 'accuracy': {
-          const hit = c > 1 && indices ? tf.equal(tf.argMax(y, -1), indices) : tf.equal(tf.greater(y, 0.5), tf.greater(target, 0.5));
-          s = tf.sum(tf.cast(hit, 'float32'));
-          count = hit.size;
-          break;
-        }
-        case 'mse':
-          s = tf.sum(tf.square(tf.sub(y, target)));
-          count = y.size;
-          break;
-        case 'mae':
-          s = tf.sum(tf.abs(tf.sub(y, target)));
-          count = y.size;
-          break;
-        case 'perplexity': {
-          const ce = out.activation === 'sigmoid' || c === 1 ? binaryPerElement(res, target, out) : categoricalPerPosition(res, target, out);
-          s = tf.sum(ce);
-          count = ce.size;
-          break;
-        }
+/**
+ * A batch's metrics as float32 scalar sums (not read back: the caller reads them, with the
+ * loss, in one go) and their counts, so that batches can be combined. Call inside tf.tidy.
+ */
+export function metricTensors(metrics: readonly Metric[], res: ForwardResult, labels: tf.Tensor, out: OutputInfo): Record<string, { sum: tf.Scalar; count: number }> {
+  const sums: Record<string, { sum: tf.Scalar; count: number }> = {};
+  const { indices, target } = targets(labels, res.output.shape);
+  const y = res.output;
+  const c = y.shape[y.rank - 1]!;
+  for (const m of metrics) {
+    let s: tf.Scalar;
+    let count: number;
+    switch (m) {
+      case 'accuracy': {
+        const hit = c > 1 && indices ? tf.equal(tf.argMax(y, -1), indices) : tf.equal(tf.greater(y, 0.5), tf.greater(target, 0.5));
+        s = tf.sum(tf.cast(hit, 'float32'));
+        count = hit.size;
+        break;
       }
-      sums[m] = { sum: s.dataSync()[0]!, count };
+      case 'mse':
+        s = tf.sum(tf.square(tf.sub(y, target)));
+        count = y.size;
+        break;
+      case 'mae':
+        s = tf.sum(tf.abs(tf.sub(y, target)));
+        count = y.size;
+        break;
+      case 'perplexity': {
+        const ce = out.activation === 'sigmoid' || c === 1 ? binaryPerElement(res, target, out) : categoricalPerPosition(res, target, out);
+        s = tf.sum(ce);
+        count = ce.size;
+        break;
+      }
     }
-  });
+    sums[m] = { sum: s, count };
+  }
   return sums;
+}
+
+/** Sums and counts of a batch's metrics, read back (one readback for all of them). */
+export async function metricSums(metrics: readonly Metric[], res: ForwardResult, labels: tf.Tensor, out: OutputInfo): Promise<Record<string, { sum: number; count: number }>> {
+  const names: string[] = [];
+  const counts: number[] = [];
+  const packed = tf.tidy(() => {
+    const ms = metricTensors(metrics, res, labels, out);
+    for (const [k, v] of Object.entries(ms)) {
+      names.push(k);
+      counts.push(v.count);
+    }
+    return names.length ? tf.stack(names.map((k) => ms[k]!.sum)) : undefined;
+  });
+  if (!packed) return {};
+  try {
+    const values = await packed.data();
+    return Object.fromEntries(names.map((k, i) => [k, { sum: values[i]!, count: counts[i]! }]));
+  } finally {
+    packed.dispose();
+  }
 }
 
 /** Final metric values from accumulated sums (perplexity = exp of the mean cross-entropy). */

@@ -137,12 +137,12 @@ export class Optimizer {
     });
   }
 
-  getState(): NamedArray[] {
-    const out: NamedArray[] = [];
-    for (const q of this.params) {
-      for (const [s, v] of this.slots.get(q.id)!) out.push({ name: `${q.id}/${s}`, shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
-    }
-    return out;
+  /** The slots, read back (all in parallel) as copies. */
+  async getState(): Promise<NamedArray[]> {
+    const slots: { name: string; v: tf.Variable }[] = [];
+    for (const q of this.params) for (const [s, v] of this.slots.get(q.id)!) slots.push({ name: `${q.id}/${s}`, v });
+    const data = await Promise.all(slots.map(({ v }) => v.data()));
+    return slots.map(({ name, v }, i) => ({ name, shape: [...v.shape], data: Float32Array.from(data[i] as Float32Array) }));
   }
 
   setState(ws: readonly NamedArray[]): void {
