@@ -17,11 +17,16 @@ import type { CheckedModel } from './graph.ts';
 import type { TrainConfig } from './training.ts';
 
 export const VERSION: string = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
+  // compiler/cli.ts when run from source, dist/compiler/cli.js when built
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'dlc') return pkg.version;
+    } catch {
+      // not there: try the next
+    }
   }
+  return '0.0.0';
 })();
 
 const USAGE = `dlc ${VERSION}: the deep-learning model-spec compiler
