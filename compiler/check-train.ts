@@ -27,6 +27,7 @@ import {
   type TrainConfig,
 } from './training.ts';
 import type { Code } from './catalog.ts';
+import { showShape, where } from './show.ts';
 
 export interface TrainContext {
   readonly nodes: readonly GNode[];
@@ -37,8 +38,6 @@ export interface TrainContext {
   readonly bindings: Map<string, number>;
 }
 
-const where = (s: Span) => `${s.file}:${s.line}:${s.column}`;
-const showShape = (s: readonly D.Dim[]) => `[${s.map(D.dimToString).join(', ')}]`;
 
 /** Layers that pass their input's activation through unchanged (for finding the output activation). */
 const TRANSPARENT = new Set(['dropout', 'reshape', 'flatten']);

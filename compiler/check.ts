@@ -14,6 +14,7 @@ import { bindArgs, evalDim, evalValue, type Env, type Reporter, type Value } fro
 import { closest, didYouMean } from './names.ts';
 import type { CheckedModel, GNode, Requirement } from './graph.ts';
 import { checkTrain } from './check-train.ts';
+import { showShape, where } from './show.ts';
 
 export interface Program {
   readonly files: ReadonlyMap<string, SpecFile>;
@@ -21,13 +22,7 @@ export interface Program {
   readonly imports: ReadonlyMap<string, readonly string[]>;
 }
 
-export function showShape(s: Shape): string {
-  return `[${s.map(D.dimToString).join(', ')}]`;
-}
-
-export function where(span: Span): string {
-  return `${span.file}:${span.line}:${span.column}`;
-}
+export { showShape, where };
 
 interface ValueInfo {
   readonly node: string;

@@ -14,6 +14,7 @@ import { IndentationText, Project, QuoteKind, VariableDeclarationKind } from 'ts
 import * as D from './dims.ts';
 import type { Dim } from './dims.ts';
 import type { IRModel, IRNode, IRParam } from './ir.ts';
+import { showShape } from './show.ts';
 import { ACTIVATIONS, LAYERS, PADDINGS, type Activation, type ParamValue, type WeightInit } from './layers.ts';
 
 export interface EmitTfjsOptions {
@@ -82,7 +83,6 @@ function objectLiteral(v: unknown, indent = ''): string {
 }
 
 const tensorType = (rank: number): string => (rank >= 1 && rank <= 6 ? `tf.Tensor${rank}D` : 'tf.Tensor');
-const showShape = (s: readonly Dim[]): string => `[${s.map(D.dimToString).join(', ')}]`;
 
 // ---------------------------------------------------------------------------------------------
 // layer descriptions for comments: conv2d(6, kernel=5, activation=tanh)
