@@ -20,11 +20,6 @@ const LSTM_SPEC = `model lstm_bench {
   input x: [N, 50, 32]
   lstm(128)
   dense(10, activation=softmax)
-  train {
-    data = iris
-    loss = sparse_cross_entropy
-    optimizer = sgd(lr=0.01, momentum=0.9)
-  }
 }
 `;
 
@@ -45,7 +40,9 @@ async function time(fn: () => Promise<void> | void, warm: number, n: number): Pr
 }
 
 async function generated(name: string, input: { text: string; file: string } | string): Promise<ModelModule> {
-  const ir = compileIR(input).models[0]!;
+  const r = compileIR(input);
+  const ir = r.models[0];
+  if (!ir) throw new Error(`bench spec does not compile: ${r.diagnostics.map((d) => d.message).join('; ')}`);
   mkdirSync('.tmp/bench', { recursive: true });
   const path = `.tmp/bench/${name}.ts`;
   writeFileSync(path, emitTfjs(ir, { sourceFile: typeof input === 'string' ? input : input.file, runtimeImport: '../../runtime/tfjs/index.ts' }));
