@@ -14,16 +14,12 @@ import { summarizeModel } from '../compiler/summary.ts';
 import { renderHuman } from '../compiler/render.ts';
 import { hasErrors } from '../compiler/diagnostic.ts';
 import { LineMap } from '../compiler/span.ts';
+import { Rng } from '../runtime/tfjs/rng.ts';
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A seeded uniform source in [0, 1): the runtime's own generator. */
+function rng(seed: number): () => number {
+  const g = new Rng(seed);
+  return () => g.uniform();
 }
 
 const seeds = readdirSync('specs')

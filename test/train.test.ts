@@ -3,6 +3,7 @@
  * commands' usage errors. The model is a hand-written softmax regression in plain JS (float32
  * state, deterministic), so these tests need no tensor library and run in milliseconds.
  */
+import { Rng } from '../runtime/tfjs/rng.ts';
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,15 +20,10 @@ import { main, type Io } from '../compiler/cli.ts';
 
 // ---------- a fake model: softmax regression with SGD + momentum, all in float32 ----------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A seeded uniform source in [0, 1): the runtime's own generator. */
+function seededUniform(seed: number): () => number {
+  const g = new Rng(seed);
+  return () => g.uniform();
 }
 
 interface FakeOptions {
@@ -63,7 +59,7 @@ function fakeModule(o: FakeOptions): ModelModule {
     inputs: [{ name: 'x', shape: [null, F], dtype: 'float32' }],
     outputShape: [null, C],
     create(seed: number): ModelInstance {
-      const rnd = mulberry32(seed);
+      const rnd = seededUniform(seed);
       const W = Float32Array.from({ length: F * C }, () => (rnd() - 0.5) * 0.2);
       const b = new Float32Array(C);
       let vW = new Float32Array(F * C);
@@ -145,7 +141,7 @@ function fakeModule(o: FakeOptions): ModelModule {
 
 /** Three Gaussian blobs in 4 dimensions. */
 function blobs(n: number, seed: number, nanRow?: number): Split {
-  const rnd = mulberry32(seed);
+  const rnd = seededUniform(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
   const x = new Float32Array(n * 4);
   const y = new Int32Array(n);
@@ -178,7 +174,7 @@ function take(t: HostTensor, idx: readonly number[]): HostTensor {
 
 /** A deterministic (seed, epoch) shuffle, like runtime/data's. */
 const testBatches: BatchFn = function* (split, bs, seed, epoch) {
-  const rnd = mulberry32(seed * 1000003 + epoch);
+  const rnd = seededUniform(seed * 1000003 + epoch);
   const order = Array.from({ length: split.count }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
