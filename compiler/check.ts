@@ -9,7 +9,7 @@ import { diag, type Diagnostic, type DiagnosticExtras, type Note, type Result } 
 import type { Code } from './catalog.ts';
 import * as D from './dims.ts';
 import type { Dim } from './dims.ts';
-import { LAYERS, LAYER_KINDS, type LayerDef, type Params, type ParamSpec, type ParamKind, type Shape, type ShapeCtx, type WeightSpec } from './layers.ts';
+import { LAYERS, LAYER_KINDS, type LayerDef, type Params, type ParamSpec, type ParamKind, type Shape, type ShapeCtx } from './layers.ts';
 import { bindArgs, evalDim, evalValue, type Env, type Reporter, type Value } from './params.ts';
 import { closest, didYouMean } from './names.ts';
 import type { CheckedModel, GNode, Requirement } from './graph.ts';
@@ -21,8 +21,6 @@ export interface Program {
   /** Resolved imports of each file (paths as keys of `files`). */
   readonly imports: ReadonlyMap<string, readonly string[]>;
 }
-
-export { showShape, where };
 
 interface ValueInfo {
   readonly node: string;
@@ -333,7 +331,7 @@ class ModelChecker implements Reporter {
   private applyLayer(scope: Scope, def: LayerDef, s: Stage & { kind: 'apply' }, input: ValueInfo | undefined, naming: { name: string; span: Span } | undefined): ValueInfo | undefined {
     const what = `\`${def.kind}\``;
     const spatial = def.kind.endsWith('1d') ? 1 : def.kind.endsWith('2d') ? 2 : undefined;
-    let inputs: ValueInfo[] = input ? [input] : [];
+    const inputs: ValueInfo[] = input ? [input] : [];
     let args: readonly Arg[] = s.args;
     if (def.merge) {
       // positional arguments are the values to merge
@@ -390,7 +388,6 @@ class ModelChecker implements Reporter {
         return undefined;
       }
     }
-    inputs = inputs.slice();
     const id = naming ? this.claimId(naming.name, scope.prefix) : this.freshId(def.kind, scope.prefix);
     return this.addNode({ id, op: def.kind, inputs: inputs.map((v) => v.node), attrs: params, shape, span: s.span, weights }, naming);
   }
@@ -694,4 +691,3 @@ function dedupeRequirements(rs: readonly Requirement[]): Requirement[] {
   return [...best.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : 1));
 }
 
-export type { WeightSpec };

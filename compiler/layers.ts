@@ -179,11 +179,6 @@ function lastDim(s: Shape): Dim {
   return s[s.length - 1]!;
 }
 
-/** A dim that must be a known integer to size weights; undefined when symbolic. */
-export function known(d: Dim): number | undefined {
-  return D.constValue(d);
-}
-
 function act(kind: LayerKind): LayerDef {
   const params: ParamSpec[] = [];
   if (kind === 'leaky_relu') params.push({ name: 'alpha', kind: 'float', default: 0.2, min: 0 });
