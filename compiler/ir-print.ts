@@ -24,9 +24,15 @@ export function printIR(m: IRModel): string {
     const keys = Object.keys(n.attrs).sort();
     const attrs = keys.length ? ` {${keys.map((k) => `${k}=${attr(n.attrs[k]!)}`).join(', ')}}` : '';
     const ins = n.op === 'input' ? '' : `(${n.inputs.map((i) => `%${i}`).join(', ')})`;
-    out.push(`  %${n.id} = ${n.op}${ins}${attrs} : [${n.shape.map(D.dimToString).join(', ')}] ${n.dtype}  @${n.origin.line}:${n.origin.column}`);
+    const fused = n.fused
+      ? ` fused[${n.fused.epilogue.map((e) => {
+          const ks = Object.keys(e.attrs).sort();
+          return `${e.op}${ks.length ? `{${ks.map((k) => `${k}=${attr(e.attrs[k]!)}`).join(', ')}}` : ''}`;
+        }).join(', ')}] from [${n.fused.coreShape.map(D.dimToString).join(', ')}]`
+      : '';
+    out.push(`  %${n.id} = ${n.op}${ins}${attrs}${fused} : [${n.shape.map(D.dimToString).join(', ')}] ${n.dtype}  @${n.origin.line}:${n.origin.column}`);
   }
-  out.push(`  return ${m.outputs.map((o) => `%${o}`).join(', ')}`);
+  out.push(`  return ${m.outputs.map((o) => `%${o}`).join(', ')}${m.head ? `  // ${m.head.activation} applied by the loss head` : ''}`);
   if (m.train) {
     const t = m.train;
     const ps = (p: Readonly<Record<string, ParamValue>>) =>

@@ -25,6 +25,12 @@ export interface IRNode {
   /** Ids of this node's parameters in IRModel.params, in the layer's order. */
   readonly params: readonly string[];
   readonly origin: Origin;
+  /**
+   * Operations a fusion pass folded into this node, applied after its own op in order
+   * (e.g. the pooling after a convolution). `shape` is then the last one's output shape and
+   * `coreShape` the shape of the node's own op. Absent on unfused nodes.
+   */
+  readonly fused?: { readonly coreShape: readonly Dim[]; readonly epilogue: readonly IRNode[] };
 }
 
 export interface IRParam {
@@ -48,6 +54,12 @@ export interface IRModel {
   readonly nodes: readonly IRNode[];
   readonly params: readonly IRParam[];
   readonly train?: TrainConfig;
+  /**
+   * Set by the `fuse-loss-head` pass: the output node computes logits and the output
+   * activation (softmax over the last axis, or sigmoid) is applied by the loss (fused with it
+   * while training, so the gradient is y - t) or by the prediction head.
+   */
+  readonly head?: { readonly node: string; readonly activation: 'softmax' | 'sigmoid' };
   /** Lower bounds on symbols that keep every dim positive. */
   readonly requirements: readonly { readonly symbol: string; readonly atLeast: number }[];
 }

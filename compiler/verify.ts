@@ -29,7 +29,19 @@ export function verifyIR(m: IRModel): string[] {
       if (usedParams.has(p)) errs.push(`param ${p} used twice`);
       usedParams.add(p);
     }
+    if (n.fused) {
+      if (n.fused.epilogue.length === 0) errs.push(`node ${n.id}: empty fused epilogue`);
+      const last = n.fused.epilogue.at(-1);
+      if (last && (last.shape.length !== n.shape.length || last.shape.some((d, i) => !D.equal(d, n.shape[i]!)))) errs.push(`node ${n.id}: shape differs from its epilogue's output`);
+      for (const e of n.fused.epilogue) if (e.params.length) errs.push(`node ${n.id}: fused ${e.id} has parameters`);
+    }
     defined.add(n.id);
+  }
+  if (m.head) {
+    const h = m.nodes.find((n) => n.id === m.head!.node);
+    if (!h) errs.push(`head: node ${m.head.node} is not defined`);
+    if (!m.outputs.includes(m.head.node)) errs.push(`head: node ${m.head.node} is not a model output`);
+    if (h && 'activation' in h.attrs && h.attrs['activation'] !== 'linear') errs.push(`head: node ${m.head.node} still applies ${String(h.attrs['activation'])}`);
   }
   for (const p of m.params) {
     if (!usedParams.has(p.id)) errs.push(`param ${p.id}: not used by any node`);
