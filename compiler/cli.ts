@@ -7,6 +7,7 @@ import { checkPaths, type CheckOutput } from './driver.ts';
 import { hasErrors, type Diagnostic } from './diagnostic.ts';
 import { renderGithub, renderHuman, renderJson, renderSarif, renderSummaryLine } from './render.ts';
 import { renderSummary, summarizeModel } from './summary.ts';
+import * as D from './dims.ts';
 import { lower } from './lower.ts';
 import { runPasses } from './passes/index.ts';
 import { printIR } from './ir-print.ts';
@@ -33,8 +34,8 @@ const USAGE = `dlc ${VERSION}: the deep-learning model-spec compiler
 
 usage:
   dlc check PATH... [--format human|json|sarif|github] [--deny-warnings] [--color|--no-color]
-  dlc summary FILE [--json] [--dims N=64,T=50] [--model NAME]
-  dlc compile FILE --emit ir | --target tfjs [--out DIR] [--model NAME]
+  dlc summary FILE [--json] [--dims N=64,T=50] [--target webgpu] [--model NAME]
+  dlc compile FILE --emit ir | --target tfjs|webgpu [--out DIR] [--dims N=64] [--model NAME]
   dlc train FILE [--backend auto|webgpu|tfjs-webgpu|wasm|cpu] [--epochs E] [--batch B] [--out DIR]
                  [--resume] [--seed S] [--quiet] [--limit N] [--model NAME]
   dlc eval FILE --checkpoint DIR [--backend NAME] [--batch B] [--limit N] [--json] [--model NAME]
@@ -187,15 +188,60 @@ function pickModels<T extends { name: string }>(models: readonly T[], name: stri
   return m;
 }
 
-function cmdSummary(argv: readonly string[], io: Io): number {
-  const p = parseArgs(argv, ['json', 'dims', 'model', 'color', 'no-color']);
+async function cmdSummary(argv: readonly string[], io: Io): Promise<number> {
+  const p = parseArgs(argv, ['json', 'dims', 'model', 'target', 'color', 'no-color']);
+  const target = p.flags.get('target') as string | undefined;
+  if (target !== undefined && target !== 'webgpu' && target !== 'tfjs') throw new UsageError(`unknown --target \`${target}\`: use --target webgpu to see its kernel plan`);
   const dims = parseDims(p.flags.get('dims') as string | undefined);
   const r = loadOne(p, io, 'summary');
   if (typeof r === 'number') return r;
   const models = pickModels(r.models, p.flags.get('model') as string | undefined);
   const sums = models.map((m) => summarizeModel(m, dims));
-  if (p.flags.has('json')) io.out(JSON.stringify(sums.length === 1 ? sums[0] : sums, null, 2) + '\n');
-  else io.out(sums.map(renderSummary).join('\n'));
+  const plans: { model: string; device: string; notes: readonly string[]; kernels: number; dispatches: number; problems: readonly string[] }[] = [];
+  if (target === 'webgpu') {
+    // the fusions and kernel variants the WebGPU target picks, for this machine's adapter (or WebGPU's default limits)
+    const { compileWebGpu } = await import('./webgpu/compile.ts');
+    const { DEFAULT_DEVICE } = await import('./webgpu/plan.ts');
+    let device = DEFAULT_DEVICE;
+    let name = "no WebGPU adapter: WebGPU's default limits, software variants";
+    try {
+      const { openGpu } = await import('../runtime/webgpu/gpu.ts');
+      const { deviceFacts } = await import('../runtime/webgpu/load.ts');
+      const ctx = await openGpu();
+      device = deviceFacts(ctx);
+      name = ctx.description;
+    } catch {
+      /* defaults */
+    }
+    for (const m of models) {
+      const { result, dims: d } = compileWebGpu(m, { dims, device });
+      plans.push({
+        model: m.name,
+        device: `${name}; compiled for ${Object.entries(d).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+        notes: result.plan?.notes ?? [],
+        kernels: result.plan ? Object.keys(result.plan.kernels).length : 0,
+        dispatches: result.plan ? result.plan.trainSteps.length || result.plan.infer.length : 0,
+        problems: result.problems.map((q) => q.message),
+      });
+    }
+  }
+  if (p.flags.has('json')) {
+    const out = sums.map((s, i) => (plans[i] ? { ...s, webgpu: plans[i] } : s));
+    io.out(JSON.stringify(out.length === 1 ? out[0] : out, null, 2) + '\n');
+  } else {
+    io.out(
+      sums
+        .map((s, i) => {
+          const w = plans[i];
+          if (!w) return renderSummary(s);
+          const lines = [`\nWebGPU target (${w.device}): ${w.kernels} kernels, ${w.dispatches} dispatches per ${s.model === w.model && w.dispatches ? 'step' : 'pass'}`];
+          for (const n of w.notes) lines.push(`  ${n}`);
+          for (const q of w.problems) lines.push(`  cannot run: ${q}`);
+          return renderSummary(s) + lines.join('\n') + '\n';
+        })
+        .join('\n'),
+    );
+  }
   // requirements violated by --dims are errors
   let bad = 0;
   for (const m of models) {
@@ -211,12 +257,12 @@ function cmdSummary(argv: readonly string[], io: Io): number {
 }
 
 async function cmdCompile(argv: readonly string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, ['emit', 'target', 'out', 'model', 'color', 'no-color']);
+  const p = parseArgs(argv, ['emit', 'target', 'out', 'model', 'dims', 'color', 'no-color']);
   const target = p.flags.get('target') as string | undefined;
-  if (target !== undefined && target !== 'tfjs') throw new UsageError(`unknown --target \`${target}\`: use --target tfjs (or --emit ir)`);
-  if (target !== undefined && p.flags.has('emit')) throw new UsageError('give either --emit ir or --target tfjs, not both');
+  if (target !== undefined && target !== 'tfjs' && target !== 'webgpu') throw new UsageError(`unknown --target \`${target}\`: use --target tfjs, --target webgpu (or --emit ir)`);
+  if (target !== undefined && p.flags.has('emit')) throw new UsageError(`give either --emit ir or --target ${target}, not both`);
   const emit = (p.flags.get('emit') as string | undefined) ?? (target ? undefined : 'ir');
-  if (emit !== undefined && emit !== 'ir') throw new UsageError(`unknown --emit \`${emit}\`: use --emit ir (or --target tfjs)`);
+  if (emit !== undefined && emit !== 'ir') throw new UsageError(`unknown --emit \`${emit}\`: use --emit ir (or --target tfjs|webgpu)`);
   const r = loadOne(p, io, 'compile');
   if (typeof r === 'number') return r;
   const models = pickModels(r.models, p.flags.get('model') as string | undefined);
@@ -234,6 +280,31 @@ async function cmdCompile(argv: readonly string[], io: Io): Promise<number> {
       } else io.out(text);
     }
     return 0;
+  }
+  if (target === 'webgpu') {
+    const dims = parseDims(p.flags.get('dims') as string | undefined);
+    const { compileWebGpu } = await import('./webgpu/compile.ts');
+    const { emitWebGpu, wgslListing } = await import('./emit-webgpu.ts');
+    const { hostImportFrom, renderProblem } = await import('../runtime/webgpu/load.ts');
+    const outDir = resolve(io.cwd, out ?? '.');
+    let bad = 0;
+    for (const m of models) {
+      const { result } = compileWebGpu(m, { dims });
+      if (!result.plan) {
+        for (const q of result.problems) io.err(renderProblem(q) + '\n');
+        bad++;
+        continue;
+      }
+      const text = emitWebGpu(result.plan, { sourceFile: m.file, runtimeImport: hostImportFrom(outDir) });
+      if (out) {
+        const path = join(out, `${m.name}.ts`);
+        const wgsl = join(out, `${m.name}.wgsl`);
+        writeFileAtomic(resolve(io.cwd, path), text);
+        writeFileAtomic(resolve(io.cwd, wgsl), wgslListing(result.plan, m.file));
+        io.err(`wrote ${path} and ${wgsl} (compiled for ${Object.entries(result.plan.dims).map(([k, v]) => `${k}=${v}`).join(', ')})\n`);
+      } else io.out(text);
+    }
+    return bad ? 1 : 0;
   }
   const text = models.map((m) => printIR(runPasses(lower(m)))).join('\n');
   if (out) {
@@ -265,6 +336,47 @@ function backendFlag(p: Parsed): Backend {
   return b as Backend;
 }
 
+interface OpenedModel {
+  readonly mod: import('../runtime/contract.ts').ModelModule;
+  readonly backend: string;
+  readonly note: string;
+}
+
+/**
+ * The model on the chosen back end. `webgpu` is dlc's own fused WGSL target; `auto` tries it
+ * first (on any adapter, lavapipe included: its kernels are built for it) and falls back to
+ * tfjs (wasm or cpu) saying why; the others are tfjs back ends.
+ */
+async function openModel(
+  m: CheckedModel,
+  backend: Backend,
+  o: { readonly training: boolean; readonly batch: number; readonly inputShapes?: Readonly<Record<string, readonly number[]>>; readonly artifact?: string },
+): Promise<OpenedModel> {
+  let why = '';
+  if (backend === 'webgpu' || backend === 'auto') {
+    try {
+      const { buildWebGpuModule, renderProblem } = await import('../runtime/webgpu/load.ts');
+      const r = await buildWebGpuModule(m, { training: o.training, dims: { N: o.batch }, ...(o.inputShapes ? { inputShapes: o.inputShapes } : {}), ...(o.artifact ? { artifact: o.artifact } : {}) });
+      if (r.mod) {
+        const ctx = r.mod.context!;
+        return { mod: r.mod, backend: 'webgpu', note: `${backend === 'auto' ? 'auto: picked' : 'backend:'} webgpu (dlc's fused WGSL kernels) on ${ctx.description}${ctx.software ? ', a software adapter' : ''}` };
+      }
+      const text = r.problems.map(renderProblem).join('\n');
+      if (backend === 'webgpu') throw new Fail(`${m.name} cannot run on the WebGPU target:\n${text}`, 1);
+      why = `webgpu is not used: ${r.problems.map((q) => q.message).join('; ')}`;
+    } catch (e) {
+      if (backend === 'webgpu' || !(e instanceof Error) || e.name !== 'GpuError') throw e;
+      why = `webgpu is not used: ${e.message.replace(/: install.*$/, '')}`;
+    }
+  }
+  const { toIR, buildModelModule } = await import('../runtime/load.ts');
+  const ir = toIR(m);
+  const { selectBackend } = await import('../runtime/backend.ts');
+  const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: o.training, asyncReads: true });
+  const { mod } = await buildModelModule(m, o.artifact);
+  return { mod, backend: be.name, note: why ? `${be.note}; ${why}` : be.note };
+}
+
 /** The one model a train/eval/predict command works on. */
 function pickOne(models: readonly CheckedModel[], name: string | undefined, file: string): CheckedModel {
   const ms = pickModels(models, name);
@@ -289,7 +401,7 @@ class Fail extends Error {
   }
 }
 
-const USER_ERRORS: Record<string, number> = { LoadError: 2, BackendError: 2, TrainError: 2, DataError: 2 };
+const USER_ERRORS: Record<string, number> = { LoadError: 2, BackendError: 2, TrainError: 2, DataError: 2, GpuError: 2, WebGpuInputError: 2 };
 
 /** Turn the runtime's user-facing errors into messages and exit codes; rethrow the rest. */
 function userError(e: unknown, io: Io): number {
@@ -361,7 +473,6 @@ async function cmdTrain(argv: readonly string[], io: Io): Promise<number> {
     if (!quiet) io.err(s + '\n');
   };
   try {
-    const { toIR, buildModelModule } = await import('../runtime/load.ts');
     const { loadCheckpoint, hasCheckpoint } = await import('../runtime/checkpoint.ts');
     // A resumed run keeps its seed and example limit (the data split depends on them).
     let seed = seedFlag ?? cfg.seed;
@@ -372,14 +483,13 @@ async function cmdTrain(argv: readonly string[], io: Io): Promise<number> {
       if (limitFlag === undefined) limit = st.limit;
       else if (st.limit !== limitFlag) throw new Fail(`the run in ${outArg} used ${st.limit === undefined ? 'no --limit' : `--limit ${st.limit}`}; --resume continues with it (drop --limit, or start a new run with another --out)`, 2);
     }
-    const ir = toIR(m);
-    const { selectBackend } = await import('../runtime/backend.ts');
-    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: true, asyncReads: true });
-    note(be.note);
     const { data, ds: loaded } = await loadData(m, cfg, { seed, ...(limit !== undefined ? { limit } : {}) });
+    const ds = data.bindInputs ? data.bindInputs(loaded, m.inputs) : loaded;
+    const inputShapes = Object.fromEntries(Object.entries(ds.train.inputs).map(([k, h]) => [k, h.shape]));
+    const opened = await openModel(m, backend, { training: true, batch: batch ?? cfg.batchSize, inputShapes, artifact: join(out, 'model.ts') });
+    note(opened.note);
     note(`data: ${loaded.description}`);
-    const { mod } = await buildModelModule(m, join(out, 'model.ts'));
-    const ds = data.bindInputs ? data.bindInputs(loaded, mod.inputs.map((i) => i.name)) : loaded;
+    const mod = opened.mod;
     const bad = shapeProblems(data.checkDataShapes(ds, mod.inputs, mod.outputShape, cfg.loss), p.positional[0]!);
     if (bad) throw bad;
     const { train } = await import('../runtime/train.ts');
@@ -406,7 +516,7 @@ async function cmdTrain(argv: readonly string[], io: Io): Promise<number> {
         log: (s) => io.err(s),
         result: (s) => io.out(s),
         signal: ac.signal,
-        backend: be.name,
+        backend: opened.backend,
         generatedBy: `dlc ${VERSION}`,
       });
       if (res.status === 'done') note(`wrote ${join(outArg, 'plot.svg')}, ${join(outArg, 'summary.json')}, ${join(outArg, 'train.jsonl')}; checkpoint ${res.checkpoint ?? '(none)'}`);
@@ -443,14 +553,14 @@ async function cmdEval(argv: readonly string[], io: Io): Promise<number> {
   if (!cfg) return 1;
   try {
     const ck = await openCheckpoint(p, io, m);
-    const { toIR, buildModelModule } = await import('../runtime/load.ts');
-    const ir = toIR(m);
-    const { selectBackend } = await import('../runtime/backend.ts');
-    const be = await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false, asyncReads: true });
-    if (!p.flags.has('json')) io.err(be.note + '\n');
+    const bs = batch ?? Math.max(ck.state.batchSize, 256);
     const { data, ds: loaded } = await loadData(m, cfg, { seed: ck.state.seed, ...(limit !== undefined ? { limit } : {}) });
-    const { mod } = await buildModelModule(m);
-    const ds = data.bindInputs ? data.bindInputs(loaded, mod.inputs.map((i) => i.name)) : loaded;
+    const ds = data.bindInputs ? data.bindInputs(loaded, m.inputs) : loaded;
+    const inputShapes = Object.fromEntries(Object.entries(ds.test.inputs).map(([k, h]) => [k, h.shape]));
+    const opened = await openModel(m, backend, { training: true, batch: bs, inputShapes });
+    const be = { name: opened.backend };
+    if (!p.flags.has('json')) io.err(opened.note + '\n');
+    const mod = opened.mod;
     const bad = shapeProblems(data.checkDataShapes(ds, mod.inputs, mod.outputShape, cfg.loss), p.positional[0]!);
     if (bad) throw bad;
     const { applyWeights } = await import('../runtime/train.ts');
@@ -458,7 +568,6 @@ async function cmdEval(argv: readonly string[], io: Io): Promise<number> {
     const inst = mod.create(ck.state.seed);
     try {
       await applyWeights(inst, ck.weights, ck.dir);
-      const bs = batch ?? Math.max(ck.state.batchSize, 256);
       const results: Record<string, { loss: number; metrics: Readonly<Record<string, number>> }> = {};
       if (ds.validation) results['validation'] = await inst.evaluate(ds.validation, bs);
       results['test'] = await inst.evaluate(ds.test, bs);
@@ -546,12 +655,11 @@ async function cmdPredict(argv: readonly string[], io: Io): Promise<number> {
     if (!existsSync(inPath) || !statSync(inPath).isFile()) throw new Fail(`cannot read ${inputFile}: no such file`, 2);
     const text = readFileSync(inPath, 'utf8');
     const ck = await openCheckpoint(p, io, m);
-    const { toIR, buildModelModule } = await import('../runtime/load.ts');
-    const ir = toIR(m);
-    const { selectBackend } = await import('../runtime/backend.ts');
-    await selectBackend(backend, { ops: ir.nodes.map((n) => n.op), training: false, asyncReads: true });
-    const { mod } = await buildModelModule(m);
-    const ex = readExamples(text, inputFile, mod.inputs);
+    // the examples' shapes fix the symbols of the inputs (checked against the spec's shapes first)
+    const declared = m.nodes.filter((n) => n.op === 'input').map((n) => ({ name: n.id, shape: n.shape.map((d) => D.constValue(d) ?? null), dtype: (m.nodes.some((u) => u.op === 'embedding' && u.inputs[0] === n.id) ? 'int32' : 'float32') as 'float32' | 'int32' }));
+    const ex = readExamples(text, inputFile, declared);
+    const opened = await openModel(m, backend, { training: false, batch: Math.min(256, ex.count), inputShapes: Object.fromEntries(Object.entries(ex.inputs).map(([k, h]) => [k, h.shape])) });
+    const mod = opened.mod;
     const { applyWeights } = await import('../runtime/train.ts');
     const inst = mod.create(ck.state.seed);
     try {

@@ -364,7 +364,9 @@ export async function selectBackend(name: BackendName, opts: BackendOptions = {}
     }
     case 'webgpu': {
       const a = await selectBackend('auto', opts);
-      return { name: a.name, note: `the fused webgpu target is not built yet; ${a.note.replace(/^auto: picked /, 'using ')}` };
+      // dlc's own WebGPU target is chosen before tfjs is (compiler/cli.ts openModel); here only
+      // as a tfjs fallback when that target cannot run the model
+      return { name: a.name, note: `the webgpu target cannot run this; ${a.note.replace(/^auto: picked /, 'using ')}` };
     }
     case 'auto': {
       // Without asynchronous reads tfjs-webgpu cannot work in Node: do not even probe.

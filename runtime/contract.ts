@@ -77,6 +77,15 @@ export interface ModelInstance {
    * correction). Resolves once the loss has been read back (the one readback of a step).
    */
   trainStep(batch: Split, step: number, lr: number): Promise<StepResult>;
+  /**
+   * Optional, for back ends that keep the losses on the device between readbacks (the WebGPU
+   * target): the same step as trainStep, queued without reading the loss back. The losses of
+   * queued steps come from `readLosses`, in step order; the instance keeps at most its own
+   * window of them on the device and reads them itself when that is full.
+   */
+  queueStep?(batch: Split, step: number, lr: number): Promise<void>;
+  /** The losses of the queued steps not yet returned (waits for them). */
+  readLosses?(): Promise<{ readonly step: number; readonly loss: number }[]>;
   /** Predictions (probabilities after softmax/sigmoid, or values for regression), [n, ...]. */
   predict(inputs: Split['inputs']): Promise<HostTensor>;
   /** Loss and metrics on a split without training. */
@@ -98,5 +107,10 @@ export interface ModelModule {
   /** Model inputs: name, shape with null for symbolic dims, dtype. */
   readonly inputs: readonly { readonly name: string; readonly shape: readonly (number | null)[]; readonly dtype: 'float32' | 'int32' }[];
   readonly outputShape: readonly (number | null)[];
+  /**
+   * Optional asynchronous setup before `create` (the WebGPU target opens its device here);
+   * callers await it once. Rejects with a message for the user when the back end is unusable.
+   */
+  prepare?(): Promise<void>;
   create(seed: number): ModelInstance;
 }

@@ -279,14 +279,40 @@ export async function train(mod: ModelModule, ds: Dataset, cfg: TrainConfig, opt
   const interrupted = (): TrainResult =>
     finish('interrupted', `interrupted after ${epoch} epoch${epoch === 1 ? '' : 's'}${skip ? ` and ${skip} batch${skip === 1 ? '' : 'es'}` : ''} (step ${step}); checkpoint ${ckDir ?? '(none)'}; continue with --resume`);
 
+  // Losses by step: the WebGPU target reads them every READ_EVERY steps (queueStep/readLosses).
+  const deferred = Boolean(inst.queueStep && inst.readLosses);
+  const READ_EVERY = 16;
+  const counts = new Map<number, { count: number; lr: number; batch: number }>();
+  let lossSum = 0;
+  let examples = 0;
+  const account = (rs: readonly { readonly step: number; readonly loss: number }[]): TrainResult | undefined => {
+    for (const r of rs) {
+      const c = counts.get(r.step);
+      counts.delete(r.step);
+      if (!Number.isFinite(r.loss)) {
+        const where = `epoch ${epoch + 1}, step ${r.step + 1}${c ? ` (batch ${c.batch} of ${spe})` : ''}`;
+        return finish(
+          'diverged',
+          `error: the loss became ${r.loss} at ${where}: training stopped.\n` +
+            `hint: lower the learning rate (now ${fmtNum(c?.lr ?? 0)}), check the data for NaN or infinite values` +
+            (ckDir ? `\nthe last good checkpoint is ${ckDir}: edit the spec and continue from it with --resume` : ''),
+        );
+      }
+      lossSum += r.loss * (c?.count ?? 0);
+      examples += c?.count ?? 0;
+    }
+    return undefined;
+  };
+  const settle = async (): Promise<TrainResult | undefined> => (deferred ? account(await inst.readLosses!()) : undefined);
+
   if (epoch >= target) progress.note(`${mod.modelName} has trained ${epoch} epochs already (target ${target}); raise epochs in the spec or pass --epochs N to train longer`);
 
   try {
     for (; epoch < target; epoch++) {
       if (opts.signal?.aborted) return interrupted();
       const epochStart = now();
-      let lossSum = partial?.lossSum ?? 0;
-      let examples = partial?.examples ?? 0;
+      lossSum = partial?.lossSum ?? 0;
+      examples = partial?.examples ?? 0;
       const carried = partial?.seconds ?? 0;
       partial = undefined;
       let b = 0;
@@ -297,18 +323,20 @@ export async function train(mod: ModelModule, ds: Dataset, cfg: TrainConfig, opt
           continue;
         }
         lr = scheduleLr(cfg.schedule, baseLr, epoch + b / spe, target);
-        const r = await inst.trainStep(batch, step, lr);
-        if (!Number.isFinite(r.loss)) {
-          const where = `epoch ${epoch + 1}, step ${step + 1} (batch ${b + 1} of ${spe})`;
-          return finish(
-            'diverged',
-            `error: the loss became ${r.loss} at ${where}: training stopped.\n` +
-              `hint: lower the learning rate (now ${fmtNum(lr)}), check the data for NaN or infinite values` +
-              (ckDir ? `\nthe last good checkpoint is ${ckDir}: edit the spec and continue from it with --resume` : ''),
-          );
+        if (deferred) {
+          // the loss stays on the device; read every READ_EVERY steps (and at the epoch's end)
+          await inst.queueStep!(batch, step, lr);
+          counts.set(step, { count: batch.count, lr, batch: b + 1 });
+          if ((step + 1) % READ_EVERY === 0) {
+            const bad = account(await inst.readLosses!());
+            if (bad) return bad;
+          }
+        } else {
+          const r = await inst.trainStep(batch, step, lr);
+          counts.set(step, { count: batch.count, lr, batch: b + 1 });
+          const bad = account([{ step, loss: r.loss }]);
+          if (bad) return bad;
         }
-        lossSum += r.loss * batch.count;
-        examples += batch.count;
         step++;
         b++;
         sessionSteps++;
@@ -329,12 +357,16 @@ export async function train(mod: ModelModule, ds: Dataset, cfg: TrainConfig, opt
         }
         await tick();
         if (opts.signal?.aborted) {
+          const bad = await settle();
+          if (bad) return bad;
           skip = b;
           await save(`epoch-${pad(epoch + 1, 4)}-step-${pad(step, 8)}`, state({ epoch, batchInEpoch: b, partial: { lossSum, examples, seconds: carried + (now() - epochStart) } }));
           return interrupted();
         }
       }
       skip = 0;
+      const bad = await settle();
+      if (bad) return bad;
       if (examples === 0) throw new TrainError(`epoch ${epoch + 1} had no batches: the training split has ${ds.train.count} examples and the batch size is ${bs}`);
       const trainEval = await inst.evaluate(trainSample, evalBs);
       const held = await inst.evaluate(heldOut.split, evalBs);

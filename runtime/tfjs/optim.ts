@@ -16,6 +16,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { OptimizerName } from '../../compiler/training.ts';
 import type { Params } from '../../compiler/layers.ts';
 import type { NamedArray } from '../contract.ts';
+import { oneMinusAccBeta } from '../adam.ts';
+
+export { oneMinusAccBeta };
 
 export interface OptimizedParam {
   readonly id: string;
@@ -29,21 +32,6 @@ export interface OptimizerConfig {
 }
 
 const num = (p: Params, k: string, d: number): number => (typeof p[k] === 'number' ? (p[k] as number) : d);
-
-/**
- * 1 - beta^(step+1) as tfjs's Adam keeps it: beta^(step+1) by repeated float32
- * multiplication. Memoized per beta, so consecutive steps cost one multiplication.
- */
-const accMemo = new Map<number, { step: number; acc: number }>();
-export function oneMinusAccBeta(beta: number, step: number): number {
-  const b = Math.fround(beta);
-  let m = accMemo.get(b);
-  if (!m || m.step > step) m = { step: 0, acc: b };
-  let { acc } = m;
-  for (let i = m.step; i < step; i++) acc = Math.fround(acc * b);
-  accMemo.set(b, { step, acc });
-  return Math.fround(1 - acc);
-}
 
 export class Optimizer {
   readonly name: OptimizerName;
