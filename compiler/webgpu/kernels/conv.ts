@@ -8,15 +8,24 @@
  * x[n, oh*strideH - padTop + kh*dilH, ow*strideW - padLeft + kw*dilW, c] * w[kh, kw, c, f]),
  * x = 0 outside the image. conv1d is this with H = 1 and KH = 1.
  *
- * Forms (measured on lavapipe, where barriers and workgroup memory are slow):
- * - forward 'register': one thread per output pixel (or per pooled pixel: its PH*PW conv
- *   pixels) computing a block of output channels in registers, `select` for the padding;
- * - forward 'tiled' (real GPUs): a workgroup of 8x8 pixels stages its input patch in
- *   workgroup memory, a chunk of input channels at a time;
- * - backward data: one thread per input pixel computing a block of input channels;
- * - backward filter: one workgroup per (kh, kw, block of c, block of f) whose 64 threads split
- *   the N*OH*OW positions, then one barrier and a sum of the 64 partial sums; the bias gradient
- *   is a second kernel of the same form.
+ * Forms. On lavapipe (8-lane SIMD on 2 cores) a storage load, even one every lane shares,
+ * costs about as much as 7-10 FMAs and barriers are slow, so the register forms give each thread
+ * a block of outputs whose loads are shared across the block, and no barrier in any hot loop:
+ * - forward 'register': a thread computes PH x (PW*k) conv pixels (whole pool windows, pooled
+ *   in the thread) x a block of up to 16 output channels; each weight loaded serves all its
+ *   pixels, each input value all its channels; `select` and clamped indices for the padding;
+ * - forward 'tiled' (real GPUs): a workgroup of T x T cells stages its input patch in workgroup
+ *   memory, a chunk of input channels at a time;
+ * - backward data: a thread computes a strip of input pixels of one row x a block of input
+ *   channels; the gradient at each conv output the strip reads is computed once per (kh, f)
+ *   and serves every tap kw that reaches it; with stride 1 only the taps kh whose conv row
+ *   exists are visited;
+ * - backward filter: a workgroup per block of taps x input channels x filters; its 64 threads
+ *   split the conv positions (strips of a row, so that one input value serves several taps)
+ *   and add up their partial sums after one barrier; the bias gradient is a second kernel of
+ *   the same form.
+ * Blocks grow with the layer's work (see `budget`): lavapipe's compile time grows with the
+ * number of loads in a kernel's code, and small layers do not need big blocks.
  * The gradient at the conv output (pool backward, then the activation's derivative from y) is
  * recomputed where it is used, so no kernel needs a scratch buffer.
  */
@@ -53,6 +62,8 @@ export interface Conv2dShape {
 }
 
 const WG = 64;
+/** Fewest workgroups the backward-filter kernel aims at (lavapipe here has 2 cores; smaller blocks cost more loads in all). */
+const MIN_WORKGROUPS = 2;
 /** Portable workgroup storage limit (WebGPU's default maxComputeWorkgroupStorageSize). */
 const WORKGROUP_BYTES = 16384;
 
@@ -166,11 +177,9 @@ export function conv2dForward(s: Conv2dShape, o: { readonly writeConv: boolean }
   return forwardRegister(s, g, writeY, bindings);
 }
 
+/** Register-block sizes: accumulators per thread for big and small layers (by forward FLOPs), backward-filter strip length. */
+const TUNE = { big: 64, small: 16, bigWork: 4e6, strip: 4 } as const;
 
-
-
-
-const TUNE = { big: 64, small: 16, bigWork: 4e6, strip: 4 };
 /**
  * Accumulators a thread holds (its register block): on lavapipe a load costs several FMAs, so
  * a block of P pixels x L channels loading P + L values for P*L FMAs pays off; but its compile
@@ -285,14 +294,15 @@ function cells(s: Conv2dShape, g: Geo, writeY: boolean): { CH: number; CW: numbe
 }
 
 /**
- * The tiled forward, or undefined when no tile fits in workgroup memory. Written with loops and
- * arrays (which GPU compilers unroll and keep in registers) rather than unrolled code: lavapipe
- * takes seconds to compile large shaders that have barriers.
+ * The tiled forward, or undefined when no tile fits in workgroup memory: a workgroup of T x T
+ * threads, one per cell (a pooled pixel's PH x PW conv pixels, or one conv pixel), stages the
+ * input patch its cells read, a chunk of input channels at a time, then each thread computes
+ * its cell for a block of output channels.
  */
 function forwardTiled(s: Conv2dShape, g: Geo, writeY: boolean, bindings: Binding[]): Kernel | undefined {
   const { CH, CW } = cells(s, g, writeY);
   const cellPixels = g.PH * g.PW;
-  const fb = block(s.F, Math.max(1, Math.floor(32 / cellPixels)));
+  const fb = block(s.F, Math.max(1, Math.min(16, Math.floor(64 / cellPixels))));
   const L = fb.size;
   const patch = (t: number, P: number, st: number, k: number, d: number): number => (t * P - 1) * st + (k - 1) * d + 1;
   let T = 0;
@@ -314,11 +324,58 @@ function forwardTiled(s: Conv2dShape, g: Geo, writeY: boolean, bindings: Binding
   const threads = T * T;
   const tileLen = PR * PC * CC;
   const chunks = Math.ceil(s.C / CC);
-  const f = fb.count === 1 ? 'k' : `f0 + k`;
-  const fc = fb.count === 1 ? 'k' : `min(f0 + k, ${u32(s.F - 1)})`;
-  const fOk = fb.count > 1 && fb.partial ? `f0 + k < ${u32(s.F)}` : 'true';
-  const poolOp = !s.pool ? '' : s.pool.kind === 'max' ? 'q[k] = select(q[k], r, r > q[k]);' : s.pool.kind === 'avg' ? 'q[k] += r;' : 'q[k] += r * r;';
-  const poolFin = !s.pool ? '' : s.pool.kind === 'max' ? 'q[k]' : s.pool.kind === 'avg' ? `q[k] / ${f32(g.PH * g.PW)}` : 'sqrt(q[k])';
+  const fl = (k: number): string => lane(fb, 'f0', s.F, k);
+  const pixels = range(cellPixels).map((q) => ({ q, py: Math.floor(q / g.PW), px: q % g.PW }));
+  const acc = (q: number, k: number): string => `a${q}_${k}`;
+  const lines: string[] = [];
+  const emit = (ind: number, ...ls: string[]): void => {
+    for (const l of ls) lines.push(' '.repeat(ind) + l);
+  };
+  emit(2, ONE('w'));
+  if (fb.count > 1) emit(2, `let f0 = (wid.z % ${u32(fb.count)}) * ${u32(L)};`, `let n = wid.z / ${u32(fb.count)};`);
+  else emit(2, 'let n = wid.z;');
+  emit(2, `let cc = wid.x * ${u32(T)} + lid.x;`, `let cr = wid.y * ${u32(T)} + lid.y;`);
+  emit(2, `let ih0 = i32(wid.y * ${u32(T * g.PH * s.strideH)}) - ${i32c(s.padTop)};`, `let iw0 = i32(wid.x * ${u32(T * g.PW * s.strideW)}) - ${i32c(s.padLeft)};`);
+  for (const { q } of pixels) emit(2, range(L).map((k) => `var ${acc(q, k)}: f32 = ${s.bias ? `b[${fl(k)}]` : '0.0'};`).join(' '));
+  emit(2, `for (var chunk = 0u; chunk < ${u32(chunks)} * one; chunk++) {`);
+  emit(4, `let c0 = chunk * ${u32(CC)};`, 'workgroupBarrier();');
+  emit(4, `for (var i = li; i < ${u32(tileLen)}; i += ${u32(threads)}) {`);
+  emit(6, `let c = c0 + i % ${u32(CC)};`, `let ih = ih0 + i32(i / ${u32(CC * PC)});`, `let iw = iw0 + i32((i / ${u32(CC)}) % ${u32(PC)});`);
+  emit(6, `let v = ih >= 0i && ih < ${i32c(s.H)} && iw >= 0i && iw < ${i32c(s.W)} && c < ${u32(s.C)};`);
+  emit(6, `tile[i] = select(0.0, x[((n * ${u32(s.H)} + u32(clamp(ih, 0i, ${i32c(s.H - 1)}))) * ${u32(s.W)} + u32(clamp(iw, 0i, ${i32c(s.W - 1)}))) * ${u32(s.C)} + min(c, ${u32(s.C - 1)})], v);`);
+  emit(4, '}', 'workgroupBarrier();');
+  emit(4, `for (var kh = 0u; kh < ${u32(s.KH)} * one; kh++) {`);
+  emit(6, `for (var kw = 0u; kw < ${u32(s.KW)} * one; kw++) {`);
+  for (const { q, py, px } of pixels) {
+    emit(8, `let tb${q} = ((lid.y * ${u32(g.PH * s.strideH)} + ${u32(py * s.strideH)} + kh * ${u32(s.dilH)}) * ${u32(PC)} + lid.x * ${u32(g.PW * s.strideW)} + ${u32(px * s.strideW)} + kw * ${u32(s.dilW)}) * ${u32(CC)};`);
+  }
+  emit(8, `let wk = (kh * ${u32(s.KW)} + kw) * ${u32(s.C)};`);
+  emit(8, `for (var c = 0u; c < ${u32(CC)} * one; c++) {`);
+  for (const { q } of pixels) emit(10, `let x${q} = tile[tb${q} + c];`);
+  emit(10, `let wc = (wk + min(c0 + c, ${u32(s.C - 1)})) * ${u32(s.F)};`);
+  for (const k of range(L)) emit(10, `{ let wv = w[wc + ${fl(k)}]; ${pixels.map(({ q }) => `${acc(q, k)} += x${q} * wv;`).join(' ')} }`);
+  emit(8, '}', '      }', '    }');
+  emit(2, '}');
+  emit(2, `if (cr >= ${u32(CH)} || cc >= ${u32(CW)}) { return; }`);
+  const kind = s.pool?.kind;
+  if (s.pool) emit(2, range(L).map((k) => `var q${k}: f32 = ${kind === 'max' ? '-0x1.fffffep+127f' : '0.0'};`).join(' '));
+  for (const { q, py, px } of pixels) {
+    emit(2, '{', `  let oh = cr * ${u32(g.PH)} + ${u32(py)};`, `  let ow = cc * ${u32(g.PW)} + ${u32(px)};`);
+    for (const k of range(L)) emit(4, `let r${k} = act(${acc(q, k)});`);
+    if (writeY) {
+      emit(4, `if (oh < ${u32(s.OH)} && ow < ${u32(s.OW)}) {`, `  let yb = ((n * ${u32(s.OH)} + oh) * ${u32(s.OW)} + ow) * ${u32(s.F)};`);
+      for (const k of range(L)) emit(6, store(fb, 'f0', s.F, k, `y[yb + ${fl(k)}] = r${k};`));
+      emit(4, '}');
+    }
+    if (s.pool) for (const k of range(L)) emit(4, kind === 'max' ? `q${k} = select(q${k}, r${k}, r${k} > q${k});` : kind === 'avg' ? `q${k} += r${k};` : `q${k} += r${k} * r${k};`);
+    emit(2, '}');
+  }
+  if (s.pool) {
+    const fin = (v: string): string => (kind === 'max' ? v : kind === 'avg' ? `${v} / ${f32(g.PH * g.PW)}` : `sqrt(${v})`);
+    emit(2, `if (cr < ${u32(g.QH)} && cc < ${u32(g.QW)}) {`, `  let pb = ((n * ${u32(g.QH)} + cr) * ${u32(g.QW)} + cc) * ${u32(s.F)};`);
+    for (const k of range(L)) emit(4, store(fb, 'f0', s.F, k, `p[pb + ${fl(k)}] = ${fin(`q${k}`)};`));
+    emit(2, '}');
+  }
   const body = `
 ${actFn(s)}
 
@@ -326,66 +383,7 @@ var<workgroup> tile: array<f32, ${tileLen}>;
 
 @compute @workgroup_size(${T}, ${T})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  ${fb.count > 1 ? `let f0 = (wid.z % ${u32(fb.count)}) * ${u32(L)};\n  let n = wid.z / ${u32(fb.count)};` : 'let n = wid.z;'}
-  let cc = wid.x * ${u32(T)} + lid.x;
-  let cr = wid.y * ${u32(T)} + lid.y;
-  let ih0 = i32(wid.y * ${u32(T * g.PH * s.strideH)}) - ${i32c(s.padTop)};
-  let iw0 = i32(wid.x * ${u32(T * g.PW * s.strideW)}) - ${i32c(s.padLeft)};
-  var acc: array<f32, ${cellPixels * L}>;
-  for (var pix = 0u; pix < ${u32(cellPixels)}; pix++) {
-    for (var k = 0u; k < ${u32(L)}; k++) { acc[pix * ${u32(L)} + k] = ${s.bias ? `b[${fc}]` : '0.0'}; }
-  }
-  for (var chunk = 0u; chunk < ${u32(chunks)}; chunk++) {
-    let c0 = chunk * ${u32(CC)};
-    workgroupBarrier();
-    for (var i = li; i < ${u32(tileLen)}; i += ${u32(threads)}) {
-      let c = c0 + i % ${u32(CC)};
-      let ih = ih0 + i32(i / ${u32(CC * PC)});
-      let iw = iw0 + i32((i / ${u32(CC)}) % ${u32(PC)});
-      let v = ih >= 0i && ih < ${i32c(s.H)} && iw >= 0i && iw < ${i32c(s.W)} && c < ${u32(s.C)};
-      let xi = ((n * ${u32(s.H)} + u32(clamp(ih, 0i, ${i32c(s.H - 1)}))) * ${u32(s.W)} + u32(clamp(iw, 0i, ${i32c(s.W - 1)}))) * ${u32(s.C)} + min(c, ${u32(s.C - 1)});
-      tile[i] = select(0.0, x[xi], v);
-    }
-    workgroupBarrier();
-    for (var pix = 0u; pix < ${u32(cellPixels)}; pix++) {
-      let lr = (lid.y * ${u32(g.PH)} + pix / ${u32(g.PW)}) * ${u32(s.strideH)};
-      let lc = (lid.x * ${u32(g.PW)} + pix % ${u32(g.PW)}) * ${u32(s.strideW)};
-      for (var kh = 0u; kh < ${u32(s.KH)}; kh++) {
-        for (var kw = 0u; kw < ${u32(s.KW)}; kw++) {
-          let tb = ((lr + kh * ${u32(s.dilH)}) * ${u32(PC)} + lc + kw * ${u32(s.dilW)}) * ${u32(CC)};
-          let wk = (kh * ${u32(s.KW)} + kw) * ${u32(s.C)};
-          for (var c = 0u; c < ${u32(CC)}; c++) {
-            let xv = tile[tb + c];
-            let wr = (wk + min(c0 + c, ${u32(s.C - 1)})) * ${u32(s.F)};
-            for (var k = 0u; k < ${u32(L)}; k++) { acc[pix * ${u32(L)} + k] += xv * w[wr + ${fc}]; }
-          }
-        }
-      }
-    }
-  }
-  if (cr >= ${u32(CH)} || cc >= ${u32(CW)}) { return; }
-  ${s.pool ? `var q: array<f32, ${L}>;\n  for (var k = 0u; k < ${u32(L)}; k++) { q[k] = ${s.pool.kind === 'max' ? '-0x1.fffffep+127f' : '0.0'}; }` : ''}
-  for (var pix = 0u; pix < ${u32(cellPixels)}; pix++) {
-    let oh = cr * ${u32(g.PH)} + pix / ${u32(g.PW)};
-    let ow = cc * ${u32(g.PW)} + pix % ${u32(g.PW)};
-    let inY = oh < ${u32(s.OH)} && ow < ${u32(s.OW)};
-    let yb = ((n * ${u32(s.OH)} + oh) * ${u32(s.OW)} + ow) * ${u32(s.F)};
-    for (var k = 0u; k < ${u32(L)}; k++) {
-      let r = act(acc[pix * ${u32(L)} + k]);
-      ${writeY ? `if (inY && ${fOk}) { y[yb + ${f}] = r; }` : '_ = inY; _ = yb;'}
-      ${poolOp}
-    }
-  }
-  ${
-    s.pool
-      ? `if (cr < ${u32(g.QH)} && cc < ${u32(g.QW)}) {
-    let pb = ((n * ${u32(g.QH)} + cr) * ${u32(g.QW)} + cc) * ${u32(s.F)};
-    for (var k = 0u; k < ${u32(L)}; k++) {
-      if (${fOk}) { p[pb + ${f}] = ${poolFin}; }
-    }
-  }`
-      : ''
-  }
+${lines.join('\n')}
 }`;
   return kernel(`${s.label} forward (tiled): ${describe(s)}`, bindings, body, wgs, tileLen * 4);
 }
@@ -478,7 +476,8 @@ export function conv2dBackwardData(s: Conv2dShape): Kernel {
   const A = budget(s);
   const cb = block(s.C, Math.min(16, A));
   const L = cb.size;
-  const P = Math.max(1, Math.min(s.W, Math.floor(A / L)));
+  const Pmax = Math.max(1, Math.min(s.W, Math.floor(A / L)));
+  const P = Math.ceil(s.W / Math.ceil(s.W / Pmax)); // strips of equal length, so that few pixels are wasted
   const TW = Math.ceil(s.W / P);
   const total = s.N * s.H * TW * cb.count;
   // input column iw0 + j, tap kw reads conv column (iw0 + j + padLeft - kw*dilW) / strideW: one gradient per distinct j - kw*dilW
@@ -506,7 +505,14 @@ export function conv2dBackwardData(s: Conv2dShape): Kernel {
     axis(`vc${i}`, `ow${i}`, `nw${i}`, s.strideW, g.EW, 2);
   }
   for (const j of range(P)) emit(2, range(L).map((k) => `var a${j}_${k}: f32 = 0.0;`).join(' '));
-  emit(2, `for (var kh = 0u; kh < ${u32(s.KH)} * one; kh++) {`);
+  if (s.strideH === 1) {
+    // only the taps whose conv row exists: ih + padTop - kh*dilH in [0, EH)
+    emit(2, `let khLo = u32(max(0i, (i32(ih) + ${i32c(s.padTop - (g.EH - 1) + s.dilH - 1)}) / ${i32c(s.dilH)}));`);
+    emit(2, `let khHi = min(${u32(s.KH)}, (ih + ${u32(s.padTop)}) / ${u32(s.dilH)} + 1u);`);
+    emit(2, 'for (var kh = khLo; kh < khHi; kh++) {');
+  } else {
+    emit(2, `for (var kh = 0u; kh < ${u32(s.KH)} * one; kh++) {`);
+  }
   emit(4, `let nh = i32(ih) + ${i32c(s.padTop)} - i32(kh * ${u32(s.dilH)});`);
   axis('vh', 'oh', 'nh', s.strideH, g.EH, 4);
   emit(4, `let wk = kh * ${u32(s.KW * s.C * s.F)};`);
@@ -561,20 +567,27 @@ export function conv2dBackwardFilter(s: Conv2dShape): Kernel[] {
   ];
   const touchY = s.pool?.kind === 'avg' && s.act === 'linear' ? touch(['y']) : '';
   const A = budget(s); // accumulators per thread (also 64 * A floats of workgroup memory for the sum)
-  let RKH: number;
-  let RKW: number;
-  let LFmax: number;
-  let LCmax: number;
+  // a thread's block: RKH x RKW taps x LC input channels x LF filters, at most A accumulators;
+  // then smaller blocks until there are workgroups enough to share among the cores
+  let RKH = s.KH;
+  let RKW = s.KW;
+  let LFmax = 1;
+  let LCmax = 1;
   if (s.KH * s.KW <= A) {
-    [RKH, RKW] = [s.KH, s.KW];
     const rest = Math.floor(A / (s.KH * s.KW));
     LFmax = Math.min(s.F, rest);
-    LCmax = Math.max(1, Math.floor(rest / Math.ceil(s.F / Math.ceil(s.F / LFmax))));
+    LCmax = Math.max(1, Math.min(s.C, Math.floor(rest / block(s.F, LFmax).size)));
   } else {
     RKW = Math.min(s.KW, A);
     RKH = Math.max(1, Math.floor(A / RKW));
-    LFmax = 1;
-    LCmax = 1;
+  }
+  const count = (): number => Math.ceil(s.KH / RKH) * Math.ceil(s.KW / RKW) * block(s.C, LCmax).count * block(s.F, LFmax).count;
+  while (count() < MIN_WORKGROUPS) {
+    if (LFmax > 1) LFmax = Math.ceil(LFmax / 2);
+    else if (LCmax > 1) LCmax = Math.ceil(LCmax / 2);
+    else if (RKH > 1) RKH = Math.ceil(RKH / 2);
+    else if (RKW > 1) RKW = Math.ceil(RKW / 2);
+    else break;
   }
   const fb = block(s.F, LFmax);
   const cb = block(s.C, LCmax);
@@ -583,7 +596,8 @@ export function conv2dBackwardFilter(s: Conv2dShape): Kernel[] {
   const KWb = Math.ceil(s.KW / RKW);
   const blocks = KHb * KWb * cb.count * fb.count;
   const lanes = RKH * RKW * LC * LF;
-  const P = Math.max(1, Math.min(g.EW, TUNE.strip));
+  // strips of 3..6 conv positions along a row, the length that wastes fewest
+  const P = Math.min(g.EW, [6, 5, 4, 3].reduce((best, q) => (Math.ceil(g.EW / q) * q - g.EW < Math.ceil(g.EW / best) * best - g.EW ? q : best), TUNE.strip));
   const TWs = Math.ceil(g.EW / P);
   const strips = s.N * g.EH * TWs;
   const D = offsets(P, RKW, s.strideW, s.dilW);
