@@ -775,7 +775,7 @@ export function planModel(m: IRModel, o: PlanOptions): PlanResult {
             : `${n.id}: ${n.op} fused cell, one dispatch per time step (${persistentFits({ ...base, variant: 'persistent' }, o.device) ? 'the persistent variant fits but needs a barrier per step, slow on a software adapter' : 'the state does not fit the device\'s workgroup storage for the persistent variant'})`,
         );
       }
-      return { dir, plan: recurrentPlan(shape), shape };
+      return { dir, plan: recurrentPlan(shape, o.device), shape };
     });
   }
 

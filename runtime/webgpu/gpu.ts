@@ -84,6 +84,22 @@ export function pipeline(ctx: GpuContext, k: Kernel): GPUComputePipeline {
   return p;
 }
 
+/**
+ * Compiles the pipelines of many kernels at once, asynchronously (the driver may compile them
+ * in parallel; on lavapipe each is an LLVM compilation of 0.1-4 s), into the cache.
+ */
+export async function warmPipelines(ctx: GpuContext, ks: readonly Kernel[]): Promise<void> {
+  const todo = new Map<string, Kernel>();
+  for (const k of ks) if (!ctx.pipelines.has(k.code)) todo.set(k.code, k);
+  await Promise.all(
+    [...todo.values()].map(async (k) => {
+      const module = ctx.device.createShaderModule({ code: k.code, label: k.label });
+      const p = await ctx.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: k.label });
+      ctx.pipelines.set(k.code, p);
+    }),
+  );
+}
+
 /** Checks a kernel's WGSL compiles; resolves to the error messages (empty when it is fine). */
 export async function compileErrors(ctx: GpuContext, k: Kernel): Promise<string[]> {
   const module = ctx.device.createShaderModule({ code: k.code, label: k.label });

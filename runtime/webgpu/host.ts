@@ -5,7 +5,7 @@
  */
 import type { Plan } from '../../compiler/webgpu/plan.ts';
 import type { ModelInstance, ModelModule } from '../contract.ts';
-import { GpuError, openGpu, type GpuContext } from './gpu.ts';
+import { GpuError, openGpu, warmPipelines, type GpuContext } from './gpu.ts';
 import { createWebGpuInstance } from './instance.ts';
 
 export type { Plan };
@@ -43,6 +43,7 @@ export function webgpuModule(plan: Plan, given?: GpuContext): WebGpuModule {
       for (const b of plan.buffers) {
         if (b.elements * 4 > lim.maxStorageBufferBindingSize) throw new GpuError(`buffer ${b.name} needs ${b.elements * 4} bytes; ${ctx.description} binds at most ${lim.maxStorageBufferBindingSize}`);
       }
+      await warmPipelines(ctx, Object.values(plan.kernels));
     },
     create(seed: number): ModelInstance {
       if (!ctx) throw new GpuError(`model ${plan.model}: call and await prepare() before create() (it opens the WebGPU device)`);

@@ -19,7 +19,7 @@
  * dispatched T times: each invocation keeps its own step counter in the i32 scratch `steps` (one
  * slot per invocation, read then written back + 1 mod T by that invocation only, so no atomics),
  * so a pass of T dispatches leaves it at 0 again. Compiling one pipeline per time step instead
- * would cost ~0.1 s of shader JIT per step on lavapipe.
+ * would cost 0.1-1.5 s of shader JIT (CPU) per step on lavapipe, which compiles on first use.
  *
  * Layouts (row-major f32): x [N,T,F]; w [F,G*U]; u [U,G*U]; b [G*U] ([2,3U] for GRU
  * reset_after: input bias, recurrent bias); y [N,T,yWidth] (sequences) or [N,yWidth], the
@@ -150,17 +150,22 @@ function ordered(bs: Binding[]): Binding[] {
   return out;
 }
 
-/** Module-scope constants and functions every recurrent kernel shares. */
-function prelude(d: Dims): string {
+/**
+ * Module-scope constants (and functions) of the kernels: the cell kernels' full set, or only the
+ * shape constants for the matmuls (so that layers differing only in output layout share them).
+ */
+function prelude(d: Dims, cell = true, withP = cell): string {
   const s = d.s;
-  return `const N = ${u32(d.N)};
+  const shape = `const N = ${u32(d.N)};
 const T = ${u32(d.T)};
 const F = ${u32(d.F)};
 const U = ${u32(d.U)};
 const GU = ${u32(d.GU)};
 const DGW = ${u32(d.DGW)};
-const P = ${u32(d.P)};
-const YW = ${u32(s.yWidth)};
+${withP ? `const P = ${u32(d.P)};
+` : ''}`;
+  if (!cell) return shape;
+  return `${shape}const YW = ${u32(s.yWidth)};
 const YO = ${u32(s.yOffset)};
 fn sigm(v: f32) -> f32 { return ${activationExpr('sigmoid', 'v')}; }
 fn th(v: f32) -> f32 { return ${activationExpr('tanh', 'v')}; }
@@ -197,13 +202,21 @@ interface MatmulSpec {
 }
 
 /**
- * Rows and columns of outputs a matmul thread computes: 8x16 measured ~2x faster than 4x4 and
- * 8x8 on lavapipe (fewer loads per multiply-add; loads dominate there).
+ * Multiply-adds from which a kernel is "big": its threads then take big register blocks (8x16
+ * outputs of a matmul, ~128 accumulators in a cell), which ran ~2x faster than 4x4 on lavapipe
+ * (fewer loads per multiply-add; loads dominate there) but take 2-4x longer to compile; small
+ * kernels (tests, tiny layers) take 4x4 blocks (~32 accumulators).
  */
-export const MATMUL_BLOCK = { rows: 8, cols: 16 };
+const BIG_MATMUL = 1 << 20;
+const BIG_STEP = 1 << 18;
+
+/** Rows and columns of outputs a matmul thread computes. */
+function matmulBlock(M: number, Nc: number, K: number): { rows: number; cols: number } {
+  return M * Nc * K >= BIG_MATMUL ? { rows: 8, cols: 16 } : { rows: 4, cols: 4 };
+}
 
 function matmul(m: MatmulSpec): Kernel {
-  const { rows: MB, cols: NB } = MATMUL_BLOCK;
+  const { rows: MB, cols: NB } = matmulBlock(m.M, m.Nc, m.K);
   const mb = Math.ceil(m.M / MB);
   const nb = Math.ceil(m.Nc / NB);
   const n = mb * nb;
@@ -242,9 +255,9 @@ function matmul(m: MatmulSpec): Kernel {
 
 function xProjection(d: Dims): Kernel {
   return matmul({
-    label: `${d.label} forward: x W + b for all ${d.T} steps (${d.N * d.T}x${d.F} @ ${d.F}x${d.GU}, ${MATMUL_BLOCK.rows}x${MATMUL_BLOCK.cols} register blocks)`,
+    label: `${d.label} forward: x W + b for all ${d.T} steps (${d.N * d.T}x${d.F} @ ${d.F}x${d.GU})`,
     bindings: [R('x'), R('w'), R('b'), RW('xp')],
-    prelude: prelude(d),
+    prelude: prelude(d, false),
     M: d.N * d.T,
     Nc: d.GU,
     K: d.F,
@@ -270,11 +283,30 @@ interface Ctx {
   readonly cb: number;
 }
 
-/** Row and unit block sizes of the step variant's cell kernels (forward: rb x cb x G accumulators; backward: rb x cb). */
-export const CELL_BLOCKS = {
-  forward: { rnn: { rb: 4, cb: 8 }, lstm: { rb: 4, cb: 2 }, gruA: { rb: 4, cb: 2 }, gruB: { rb: 4, cb: 4 } },
-  backward: { rb: 4, cb: 8 },
-};
+/**
+ * Accumulators a thread of a cell kernel aims at, and its rows: on lavapipe, where loads
+ * dominate, bigger blocks are faster (measured for LSTM N=32, U=128 per step: forward 4x2 units
+ * x 4 gates 29 ms, 8x4 19 ms; backward 4x8 51 ms, 16x8 23 ms), as long as the grid still has a
+ * few workgroups for the CPU cores.
+ */
+const CELL_ROWS = { forward: 8, backward: 16 } as const;
+
+/** The largest power of two <= x (x >= 1). */
+const pow2Floor = (x: number): number => 2 ** Math.floor(Math.log2(Math.max(1, x)));
+
+/** Rows and units of a thread's block in a step-variant cell kernel computing `gates` gates a unit. */
+function cellBlock(d: Dims, dir: 'forward' | 'backward', gates: number): { rb: number; cb: number } {
+  const big = d.N * d.U * d.GU >= BIG_STEP;
+  const rb = Math.min(big ? CELL_ROWS[dir] : 4, d.N);
+  const cb = Math.min(pow2Floor((big ? 128 : 32) / (rb * gates)), d.U);
+  return { rb, cb };
+}
+
+/** Workgroup size of a step kernel of n threads: the largest of 64, 32, 16, 8 that still makes 4 workgroups (8 at least). */
+function stepWorkgroup(n: number): number {
+  for (const wg of [64, 32, 16]) if (Math.ceil(n / wg) >= 4) return wg;
+  return 8;
+}
 
 /** WGSL of the matmul operands' clamped row and unit indices (nc{r}, jc{q}). */
 function blockIndices(c: Ctx): string {
@@ -527,14 +559,15 @@ function stepKernel(d: Dims, label: string, dir: 'forward' | 'backward', phase: 
   const c: Ctx = { d, persistent: false, ...blk };
   const ub = Math.ceil(d.U / c.cb);
   const n = Math.ceil(d.N / c.rb) * ub;
-  const grid = grid1d(n, WG);
-  const slots = grid[0] * grid[1] * WG;
+  const wg = stepWorkgroup(n);
+  const grid = grid1d(n, wg);
+  const slots = grid[0] * grid[1] * wg;
   const tExpr = dir === 'forward' ? (d.P ? 'T - 1u - s' : 's') : d.P ? 's' : 'T - 1u - s';
   const block = dir === 'forward' ? forwardBlock(c, phase as 'cell' | 'zr' | 'cand') : backwardBlock(c, phase as 'cell' | 'zh' | 'r');
   const body = `${prelude(d)}
-@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) gid: vec3u) {
+@compute @workgroup_size(${wg}) fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${live('steps')}
-  let idx = ${flatIndex(n, WG)};
+  let idx = ${flatIndex(n, wg)};
   let s = u32(steps[${u32(counterOffset)} + idx]);
   steps[${u32(counterOffset)} + idx] = i32((s + 1u) % T);
   if (idx >= ${u32(n)}) { return; }
@@ -559,12 +592,13 @@ interface PersistentLayout {
   /** units per thread: forward, backward */
   readonly cbF: number;
   readonly cbB: number;
-  /** threads per workgroup */
-  readonly threads: number;
+  /** threads per workgroup: forward, backward */
+  readonly threadsF: number;
+  readonly threadsB: number;
 }
 
-/** Rows a persistent workgroup owns at most. */
-const PERSISTENT_ROWS = 4;
+/** Rows a persistent workgroup owns at most, and the accumulators a thread aims at (big, small kernels). */
+const PERSISTENT = { rows: 8, accBig: 128, accSmall: 32 };
 
 /** f32 elements of workgroup storage per row (forward, backward). */
 function wgFloatsPerRow(d: Dims): { fwd: number; bwd: number } {
@@ -574,23 +608,23 @@ function wgFloatsPerRow(d: Dims): { fwd: number; bwd: number } {
 }
 
 /**
- * Rows per workgroup (up to 4, fewer where the state would not fit the workgroup storage limit),
- * units per thread (so that a thread has 8-16 accumulators) and threads per workgroup (one per
- * unit block, capped by the invocation limit and 256; threads then loop over the blocks).
- * Undefined when even one row's state does not fit.
+ * Rows per workgroup (up to 8, fewer where the state would not fit the workgroup storage limit),
+ * units per thread (about 32 accumulators a thread, 128 for big layers) and threads per
+ * workgroup (one per unit block, capped by the invocation limit and 256; threads then loop over
+ * the blocks). Undefined when even one row's state does not fit.
  */
 function persistentLayout(d: Dims, limits: RecurrentLimits): PersistentLayout | undefined {
   const per = wgFloatsPerRow(d);
   const maxPer = Math.max(per.fwd, per.bwd) * 4;
-  let rows = Math.min(PERSISTENT_ROWS, d.N);
+  let rows = Math.min(PERSISTENT.rows, d.N);
   while (rows > 1 && rows * maxPer > limits.maxComputeWorkgroupStorageSize) rows--;
   if (rows * maxPer > limits.maxComputeWorkgroupStorageSize) return undefined;
   const gatesF = d.kind === 'gruB' ? 2 : d.G;
-  const cbF = Math.max(1, Math.floor(16 / (rows * gatesF)));
-  const cbB = Math.max(1, Math.floor(16 / rows));
-  const items = Math.max(Math.ceil(d.U / cbF), Math.ceil(d.U / cbB));
-  const threads = Math.max(1, Math.min(items, limits.maxComputeInvocationsPerWorkgroup, 256));
-  return { rows, cbF, cbB, threads };
+  const acc = d.N * d.U * d.GU >= BIG_STEP ? PERSISTENT.accBig : PERSISTENT.accSmall;
+  const cbF = Math.min(pow2Floor(acc / (rows * gatesF)), d.U);
+  const cbB = Math.min(pow2Floor(acc / rows), d.U);
+  const threads = (cb: number): number => Math.max(1, Math.min(Math.ceil(d.U / cb), limits.maxComputeInvocationsPerWorkgroup, 256));
+  return { rows, cbF, cbB, threadsF: threads(cbF), threadsB: threads(cbB) };
 }
 
 /** Whether the persistent variant's state fits the device's workgroup storage (and invocation) limits. */
@@ -599,9 +633,9 @@ export function persistentFits(s: RecurrentShape, limits: RecurrentLimits): bool
 }
 
 /** The per-step loop of a persistent kernel over unit blocks: thread lid takes blocks lid, lid + threads, ... */
-function persistentItems(c: Ctx, L: PersistentLayout, block: string): string {
+function persistentItems(c: Ctx, threads: number, block: string): string {
   const ub = Math.ceil(c.d.U / c.cb);
-  return `for (var it = lid; it < ${u32(ub)}; it += ${u32(L.threads)}) {
+  return `for (var it = lid; it < ${u32(ub)}; it += ${u32(threads)}) {
       let jb = it * ${u32(c.cb)};
       ${blockIndices(c)}
       ${block}
@@ -616,17 +650,17 @@ function persistentForward(d: Dims, L: PersistentLayout, bindings: Binding[]): K
   if (d.kind === 'gruB') decls.push(`var<workgroup> rsh: array<f32, ${hsz}>;`);
   const steps =
     d.kind === 'gruB'
-      ? `${persistentItems(c, L, forwardBlock(c, 'zr'))}
+      ? `${persistentItems(c, L.threadsF, forwardBlock(c, 'zr'))}
     workgroupBarrier();
-    ${persistentItems(c, L, forwardBlock(c, 'cand'))}`
-      : persistentItems(c, L, forwardBlock(c, 'cell'));
+    ${persistentItems(c, L.threadsF, forwardBlock(c, 'cand'))}`
+      : persistentItems(c, L.threadsF, forwardBlock(c, 'cell'));
   const bs = ordered(bindings);
   const body = `${prelude(d)}
 ${decls.join('\n')}
-@compute @workgroup_size(${L.threads}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+@compute @workgroup_size(${L.threadsF}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   ${live(bs[0]!.name)}
   let nb = wid.x * ${u32(L.rows)};
-  for (var i = lid; i < ${u32(hsz)}; i += ${u32(L.threads)}) { hsh[i] = 0.0;${d.kind === 'lstm' ? ' csh[i] = 0.0;' : ''} }
+  for (var i = lid; i < ${u32(hsz)}; i += ${u32(L.threadsF)}) { hsh[i] = 0.0;${d.kind === 'lstm' ? ' csh[i] = 0.0;' : ''} }
   workgroupBarrier();
   for (var s = 0u; s < ${opaque('T')}; s++) {
     let t = ${d.P ? 'T - 1u - s' : 's'};
@@ -647,17 +681,17 @@ function persistentBackward(d: Dims, L: PersistentLayout, bindings: Binding[]): 
   const carried = d.kind !== 'rnn';
   const steps =
     d.kind === 'gruB'
-      ? `${persistentItems(c, L, backwardBlock(c, 'zh'))}
+      ? `${persistentItems(c, L.threadsB, backwardBlock(c, 'zh'))}
     storageBarrier();
-    ${persistentItems(c, L, backwardBlock(c, 'r'))}`
-      : persistentItems(c, L, backwardBlock(c, 'cell'));
+    ${persistentItems(c, L.threadsB, backwardBlock(c, 'r'))}`
+      : persistentItems(c, L.threadsB, backwardBlock(c, 'cell'));
   const bs = ordered(bindings);
   const body = `${prelude(d)}
 ${carried ? `var<workgroup> dsh: array<f32, ${hsz}>;` : ''}
-@compute @workgroup_size(${L.threads}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+@compute @workgroup_size(${L.threadsB}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   ${live(bs[0]!.name)}
   let nb = wid.x * ${u32(L.rows)};
-  ${carried ? `for (var i = lid; i < ${u32(hsz)}; i += ${u32(L.threads)}) { dsh[i] = 0.0; }\n  workgroupBarrier();` : ''}
+  ${carried ? `for (var i = lid; i < ${u32(hsz)}; i += ${u32(L.threadsB)}) { dsh[i] = 0.0; }\n  workgroupBarrier();` : ''}
   for (var s = 0u; s < ${opaque('T')}; s++) {
     let t = ${d.P ? 's' : 'T - 1u - s'};
     let tn = ${d.P ? 't - 1u' : 't + 1u'};
@@ -682,7 +716,7 @@ function weightGradients(d: Dims): Kernel[] {
     matmul({
       label: `${d.label} backward: dW = x^T dgates and db over all ${d.T} steps (${d.F + 1}x${d.N * d.T} @ ${d.N * d.T}x${d.GU})`,
       bindings: [R('x'), RW('dw'), RW('db'), R('dg')],
-      prelude: prelude(d),
+      prelude: prelude(d, false),
       M: d.F + 1,
       Nc: d.GU,
       K: d.N * d.T,
@@ -696,7 +730,7 @@ function weightGradients(d: Dims): Kernel[] {
       matmul({
         label: `${d.label} backward: dU_zr = hprev^T dgates_zr over all ${d.T} steps (${U}x${d.N * d.T} @ ${d.N * d.T}x${2 * U})`,
         bindings: [RW('du'), R('hs'), R('dg')],
-        prelude: prelude(d),
+        prelude: prelude(d, false, true),
         M: U,
         Nc: 2 * U,
         K: d.N * d.T,
@@ -707,7 +741,7 @@ function weightGradients(d: Dims): Kernel[] {
       matmul({
         label: `${d.label} backward: dU_h = (r * hprev)^T dgates_h over all ${d.T} steps (${U}x${d.N * d.T} @ ${d.N * d.T}x${U})`,
         bindings: [RW('du'), R('rh'), R('dg')],
-        prelude: prelude(d),
+        prelude: prelude(d, false),
         M: U,
         Nc: U,
         K: d.N * d.T,
@@ -722,7 +756,7 @@ function weightGradients(d: Dims): Kernel[] {
       matmul({
         label: `${d.label} backward: dU = hprev^T dgates_rec and the recurrent db over all ${d.T} steps (${U + 1}x${d.N * d.T} @ ${d.N * d.T}x${d.GU})`,
         bindings: [RW('du'), RW('db'), R('hs'), R('dg')],
-        prelude: prelude(d),
+        prelude: prelude(d, false, true),
         M: U + 1,
         Nc: d.GU,
         K: d.N * d.T,
@@ -736,7 +770,7 @@ function weightGradients(d: Dims): Kernel[] {
       matmul({
         label: `${d.label} backward: dU = hprev^T dgates over all ${d.T} steps (${U}x${d.N * d.T} @ ${d.N * d.T}x${d.GU})`,
         bindings: [RW('du'), R('hs'), R('dg')],
-        prelude: prelude(d),
+        prelude: prelude(d, false, true),
         M: U,
         Nc: d.GU,
         K: d.N * d.T,
@@ -751,7 +785,7 @@ function weightGradients(d: Dims): Kernel[] {
     matmul({
       label: `${d.label} backward: dx ${d.s.accumulateDx ? '+' : ''}= dgates W^T over all ${d.T} steps (${d.N * d.T}x${d.GU} @ ${d.GU}x${d.F})`,
       bindings: [R('w'), RW('dx'), R('dg')],
-      prelude: prelude(d),
+      prelude: prelude(d, false),
       M: d.N * d.T,
       Nc: d.F,
       K: d.GU,
@@ -814,6 +848,22 @@ function bwdScratch(d: Dims, phase: 'cell' | 'zh' | 'r', persistent: boolean): B
  * [x projection, one sequence kernel] ('persistent'); backward = [T (2T) step kernels or one
  * sequence kernel, dW + db, dU (two kernels for GRU reset before), dx].
  *
+ * Bindings of each kernel, in order (read unless marked rw):
+ * - x projection (xp = x W + b_in): x, w, b, xp rw.
+ * - forward cell (step kernel; the persistent kernel has the same minus `steps`): rnn: u, y rw,
+ *   xp, hs rw; lstm: u, y rw, xp, hs rw, cs rw, gates rw; gru reset_after: u, b, y rw, xp, hs rw,
+ *   gates rw, ah rw; gru reset before, z/r phase: u, xp, hs rw, gates rw, rh rw, then candidate
+ *   phase: u, y rw, xp, hs rw, gates rw, rh (persistent: one kernel, u, y rw, xp, hs rw, gates
+ *   rw, rh rw); step kernels end with steps rw (i32).
+ * - backward cell (persistent: minus dstate and steps): rnn: u, dy, hs, dg rw; lstm: u, dy, cs,
+ *   gates, dg rw, dstate rw; gru reset_after: u, dy, hs, gates, ah, dg rw, dstate rw; gru reset
+ *   before, dz/dh~ phase: u, dy, hs, gates, dg rw, dstate rw, then dr phase: u, hs, gates, dg rw,
+ *   dstate rw (persistent: one kernel, u, dy, hs, gates, dg rw); step kernels end with steps rw.
+ * - dW and db (db = column sums of dgates; for GRU reset_after its input half): x, dw rw, db rw, dg.
+ * - dU: du rw, hs, dg; GRU reset_after: du rw, db rw (its recurrent half), hs, dg; GRU reset
+ *   before: du rw, hs, dg (z, r columns), then du rw, rh, dg (h columns).
+ * - dx = dgates W^T (+= with accumulateDx): w, dx rw, dg.
+ *
  * `limits` (default: WebGPU's portable defaults) sizes the persistent variant's workgroups; it
  * throws when its state does not fit (check with persistentFits first).
  */
@@ -843,19 +893,18 @@ export function recurrentPlan(s: RecurrentShape, limits: RecurrentLimits = PORTA
     offset += k.slots;
     return k.kernel;
   };
-  const fcb = CELL_BLOCKS.forward[d.kind];
-  const bcb = CELL_BLOCKS.backward;
+  const bcb = cellBlock(d, 'backward', 1);
   const forward: Kernel[] = [xw];
   const backward: Kernel[] = [];
   if (d.kind === 'gruB') {
-    const a = mk('forward', 'zr', fcb, fwdScratch(d, 'zr'), `${what} step: z, r = sigmoid(x W + h U_zr), r * h`);
-    const b = mk('forward', 'cand', fcb, fwdScratch(d, 'cand'), `${what} step: h~ = tanh(x W_h + (r * h) U_h), h = z h + (1 - z) h~`);
+    const a = mk('forward', 'zr', cellBlock(d, 'forward', 2), fwdScratch(d, 'zr'), `${what} step: z, r = sigmoid(x W + h U_zr), r * h`);
+    const b = mk('forward', 'cand', cellBlock(d, 'forward', 1), fwdScratch(d, 'cand'), `${what} step: h~ = tanh(x W_h + (r * h) U_h), h = z h + (1 - z) h~`);
     for (let t = 0; t < d.T; t++) forward.push(a, b);
     const ba = mk('backward', 'zh', bcb, bwdScratch(d, 'zh', false), `${what} step: dh = dy + dgates_zr U_zr^T + dh z, dz, dh~`);
     const bb = mk('backward', 'r', bcb, bwdScratch(d, 'r', false), `${what} step: d(r h) = dh~ U_h^T, dr`);
     for (let t = 0; t < d.T; t++) backward.push(ba, bb);
   } else {
-    const f = mk('forward', 'cell', fcb, fwdScratch(d, 'cell'), `${what} step: gates = x W + h U + b, state update (fused)`);
+    const f = mk('forward', 'cell', cellBlock(d, 'forward', d.G), fwdScratch(d, 'cell'), `${what} step: gates = x W + h U + b, state update (fused)`);
     for (let t = 0; t < d.T; t++) forward.push(f);
     const b = mk('backward', 'cell', bcb, bwdScratch(d, 'cell', false), `${what} step: dh = dy + dgates(t+1) U^T, gate gradients (fused)`);
     for (let t = 0; t < d.T; t++) backward.push(b);
