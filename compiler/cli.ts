@@ -705,7 +705,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'check':
         return cmdCheck(rest, io);
       case 'summary':
-        return cmdSummary(rest, io);
+        return await cmdSummary(rest, io);
       case 'compile':
         return await cmdCompile(rest, io);
       case 'train':

@@ -580,7 +580,7 @@ describe('robustness', () => {
       }),
       { numRuns: 300, seed: 20240611 },
     );
-  });
+  }, 60_000);
 });
 
 describe('throughput', () => {

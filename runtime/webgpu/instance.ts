@@ -55,7 +55,6 @@ export function createWebGpuInstance(plan: Plan, ctx: GpuContext, seed: number):
   const slots = plan.loss?.logSlots ?? 1;
   /** Steps queued whose losses are still on the device, in order (slot = index in the window). */
   let pending: number[] = [];
-  let windowStart = 0;
   const ready: { step: number; loss: number }[] = [];
   let disposed = false;
   const alive = () => {
@@ -146,10 +145,9 @@ export function createWebGpuInstance(plan: Plan, ctx: GpuContext, seed: number):
     writeBuffer(ctx, get('hp'), hp);
   };
 
-  const submit = (ph: Phase, label: string, after?: (enc: GPUCommandEncoder) => void): void => {
+  const submit = (ph: Phase, label: string): void => {
     const enc = device.createCommandEncoder({ label });
     encode(enc, ph.dispatches, label);
-    after?.(enc);
     device.queue.submit([enc.finish()]);
   };
 
@@ -174,8 +172,6 @@ export function createWebGpuInstance(plan: Plan, ctx: GpuContext, seed: number):
     const n = batch.count ?? rowsOf(batch.inputs);
     if (n > N) throw new WebGpuInputError(`a batch of ${n} is larger than the compiled batch size ${N}`);
     if (pending.length === slots) await drain();
-    if (pending.length === 0) windowStart = step;
-    void windowStart;
     trainPhase ??= phase(plan.trainSteps);
     writeInputs(batch.inputs, 0, n);
     writeLabels(batch.labels, 0, n);
