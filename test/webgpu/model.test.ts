@@ -189,3 +189,76 @@ describe('webgpu target: whole models against the tfjs target (tfjs-cpu)', () =>
   }, 300_000);
 });
 
+
+// ---------------------------------------------------------------------------------------------
+// the layers no spec in specs/ trains, each in a small model: a few steps on both targets
+
+const LAYER_MODELS: [string, string, (n: number, seed: number) => Split][] = [
+  [
+    'conv1d + max/l2 pools + global pool + gelu + leaky_relu',
+    `model m1 {
+  input x: [N, 24, 3]
+  conv1d(5, kernel=3, padding=same, activation=elu)
+  max_pool1d(3, stride=2, padding=same)
+  conv1d(4, kernel=3, dilation=2)
+  l2_pool1d(2)
+  gelu
+  global_avg_pool1d
+  dense(6)
+  leaky_relu(alpha=0.1)
+  dense(3, activation=softmax)
+  train { data = csv(path="unused.csv", label="y")  loss = sparse_cross_entropy  optimizer = sgd(lr=0.1, momentum=0.9, nesterov=true) }
+}`,
+    (n, seed) => ({ inputs: { x: host(randomArray(n * 24 * 3, seed), [n, 24, 3]) }, labels: host(Int32Array.from(randomArray(n, seed + 1, 0, 3), Math.floor), [n]), count: n }),
+  ],
+  [
+    'bidirectional GRU (reset after) + simple RNN + concat + multiply + batch norm',
+    `model m2 {
+  input x: [N, 7, 5]
+  a = x -> gru(6, return_sequences=true, bidirectional=true, reset_after=true)
+  b = x -> rnn(12, return_sequences=true, activation=relu)
+  c = multiply(a, b)
+  d = concat(a, c)
+  d -> batch_norm -> lstm(8) -> dense(3, activation=sigmoid)
+  train { data = csv(path="unused.csv", label="y")  loss = mse  optimizer = rmsprop(lr=0.01, momentum=0.5) }
+}`,
+    (n, seed) => ({ inputs: { x: host(randomArray(n * 35, seed), [n, 7, 5]) }, labels: host(randomArray(n * 3, seed + 1, 0, 1), [n, 3]), count: n }),
+  ],
+  [
+    'conv2d same/stride + avg pool same + global max pool + add + tanh layer',
+    `model m3 {
+  input x: [N, 9, 9, 2]
+  h = x -> conv2d(4, kernel=3, stride=2, padding=same, activation=relu)
+  g = h -> conv2d(4, kernel=1) -> tanh
+  add(h, g) -> avg_pool2d(3, stride=2, padding=same) -> global_max_pool2d -> dense(3, activation=softmax)
+  train { data = csv(path="unused.csv", label="y")  loss = sparse_cross_entropy  optimizer = adam(lr=0.01, weight_decay=1e-3) }
+}`,
+    (n, seed) => ({ inputs: { x: host(randomArray(n * 162, seed), [n, 9, 9, 2]) }, labels: host(Int32Array.from(randomArray(n, seed + 1, 0, 3), Math.floor), [n]), count: n }),
+  ],
+];
+
+describe('webgpu target: the other layer kinds train like on the tfjs target', () => {
+  for (const [name, text, batch] of LAYER_MODELS) {
+    it(name, async (t) => {
+      const ctx = await testGpu();
+      if (typeof ctx === 'string') return t.skip(ctx);
+      await tf.setBackend('cpu');
+      const file = `${name.split(' ')[0]}.dl`;
+      const m = checked(file, text);
+      const ref = (await tfjsModule(m, m.name)).create(3);
+      const { result } = compileWebGpu(m, { dims: { N: 6 }, device: deviceFacts(ctx) });
+      expect(result.problems).toEqual([]);
+      const mod = webgpuModule(result.plan!, ctx);
+      await mod.prepare();
+      const gpu = mod.create(3);
+      for (let s = 0; s < 4; s++) {
+        const b = batch(6, 40 + s);
+        const x = (await ref.trainStep(b, s, 0.01)).loss;
+        const y = (await gpu.trainStep(b, s, 0.01)).loss;
+        expect(Math.abs(y - x) / Math.max(Math.abs(x), 1e-3), `step ${s}: tfjs ${x}, webgpu ${y}`).toBeLessThan(1e-3);
+      }
+      ref.dispose();
+      gpu.dispose();
+    }, 120_000);
+  }
+});
