@@ -8,6 +8,7 @@
  *   DL04xx  parameters
  *   DL05xx  shapes
  *   DL07xx  training semantics
+ *   DL08xx  target limits
  */
 export const CATALOG = {
   // syntax
@@ -60,6 +61,8 @@ export const CATALOG = {
   DL0704: { severity: 'error', title: 'data does not match the input' },
   DL0705: { severity: 'error', title: 'missing training setting' },
   DL0706: { severity: 'warning', title: 'weight decay on biases' },
+  // target limits
+  DL0801: { severity: 'warning', title: 'too large for the WebGPU target' },
 } as const satisfies Record<string, { severity: 'error' | 'warning' | 'note'; title: string }>;
 
 export type Code = keyof typeof CATALOG;

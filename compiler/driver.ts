@@ -10,6 +10,7 @@ import { parse } from './parse.ts';
 import { checkFile, type Program } from './check.ts';
 import type { CheckedModel } from './graph.ts';
 import { readSpecFile } from './files.ts';
+import { checkDeviceLimits } from './check-device.ts';
 
 /** Reads a file's text; returns an error message instead when it cannot. */
 export type Reader = (path: string) => { text: string } | { error: string };
@@ -119,6 +120,7 @@ export function checkPaths(paths: readonly string[], read: Reader = fsReader): C
     if (deps.some((f) => parseFailed.has(f))) continue;
     const r = checkFile(program, file);
     diagnostics.push(...r.diagnostics);
+    for (const m of r.value) diagnostics.push(...checkDeviceLimits(m));
     models.push(...r.value);
   }
   return { files: asked, sources, diagnostics: sortDiagnostics(dedupe(diagnostics)), models, ioErrors };
