@@ -340,7 +340,7 @@ export async function train(mod: ModelModule, ds: Dataset, cfg: TrainConfig, opt
         step++;
         b++;
         sessionSteps++;
-        if (opts.tty && !opts.quiet) {
+        if (opts.tty && !opts.quiet && examples > 0) {
           const t = now() - sessionStart;
           const rate = t > 0 ? sessionSteps / t : 0;
           const left = (target - epoch) * spe - b;
