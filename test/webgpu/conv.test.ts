@@ -260,6 +260,12 @@ const wide: Case = { label: 'wide', N: 2, H: 7, W: 6, C: 21, KH: 3, KW: 3, F: 37
 /** linear activation with an avg pool (the backward reads y only for its binding), valid padding with dilation down the rows */
 const avgLinear: Case = { label: 'avg-linear', N: 2, H: 11, W: 8, C: 3, KH: 2, KW: 2, F: 5, dil: [2, 1], padding: 'valid', act: 'linear', bias: true, pool: { kind: 'avg', PH: 2, PW: 3 } };
 
+/** narrow images: backward data gives a thread several whole rows (the last block partial); avg pool over rows only, then strided rows without a pool */
+const narrowAvg: Case = { label: 'narrow-avg', N: 2, H: 9, W: 3, C: 2, KH: 3, KW: 3, F: 4, padding: 'same', act: 'tanh', bias: true, pool: { kind: 'avg', PH: 2, PW: 1 } };
+const narrowStrided: Case = { label: 'narrow-s2', N: 2, H: 9, W: 3, C: 2, KH: 3, KW: 2, F: 3, stride: [2, 1], padding: 'same', act: 'relu', bias: false };
+/** big enough (>= 4 MFLOP) for the big blocks: two-row strips in the filter gradient with an odd number of conv rows */
+const bigOdd: Case = { label: 'big-odd', N: 700, H: 15, W: 15, C: 1, KH: 3, KW: 3, F: 2, padding: 'valid', act: 'sigmoid', bias: true };
+
 describe('webgpu conv2d kernels', { timeout: 120_000 }, () => {
   it('LeNet-5 C1: 32x32x1 -> 28x28x6, 5x5, tanh, avg pool 2, batch 64', async (t) => {
     const ctx = await testGpu();
@@ -290,6 +296,15 @@ describe('webgpu conv2d kernels', { timeout: 120_000 }, () => {
     if (typeof ctx === 'string') return t.skip(ctx);
     await checkCase(wide, 4);
     await checkCase(avgLinear, 5);
+  });
+
+  it('narrow images (several rows per thread), and a big layer with an odd number of conv rows', async (t) => {
+    const ctx = await testGpu();
+    if (typeof ctx === 'string') return t.skip(ctx);
+    expect(convFlops(shapeOf(bigOdd))).toBeGreaterThanOrEqual(4e6);
+    await checkCase(narrowAvg, 6);
+    await checkCase(narrowStrided, 7);
+    await checkCase(bigOdd, 8);
   });
 
   it('conv1d as conv2d with H = 1, KH = 1 (against ops.conv1d): same, stride 2, dilation 2, leaky_relu', async (t) => {

@@ -9,21 +9,26 @@
  * x = 0 outside the image. conv1d is this with H = 1 and KH = 1.
  *
  * Forms. On lavapipe (8-lane SIMD on 2 cores) a storage load, even one every lane shares,
- * costs about as much as 7-10 FMAs and barriers are slow, so the register forms give each thread
- * a block of outputs whose loads are shared across the block, and no barrier in any hot loop:
+ * costs about as much as 10-12 FMAs and barriers are slow, so the register forms give each thread
+ * a block of outputs whose loads are shared across the block, and no barrier in any hot loop.
+ * With 16 vector registers most accumulators live on the stack, so the statements are ordered
+ * to update one accumulator several times in a row (one reload and store for several FMAs):
  * - forward 'register': a thread computes PH x (PW*k) conv pixels (whole pool windows, pooled
- *   in the thread) x a block of up to 16 output channels; each weight loaded serves all its
- *   pixels, each input value all its channels; `select` and clamped indices for the padding;
+ *   in the thread; a whole row of them when it fits) x a block of 2 output channels; the taps kw
+ *   are unrolled in the code, so each input value loaded serves every (pixel, kw) that reads it
+ *   and each weight all the pixels; with whole rows, columns outside the image are known here
+ *   and cost nothing; `select` and clamped indices for the rest of the padding;
  * - forward 'tiled' (real GPUs): a workgroup of T x T cells stages its input patch in workgroup
  *   memory, a chunk of input channels at a time;
- * - backward data: a thread computes a strip of input pixels of one row x a block of input
- *   channels; the gradient at each conv output the strip reads is computed once per (kh, f)
- *   and serves every tap kw that reaches it; with stride 1 only the taps kh whose conv row
- *   exists are visited;
+ * - backward data: a thread computes a strip of input pixels (a whole row when it fits, several
+ *   rows for narrow images) x a block of input channels; the gradient at each conv output the
+ *   strip reads is computed once per (kh, f) and serves every tap kw that reaches it, loading g
+ *   once per pooled column with an avg pool; with stride 1 only the taps kh whose conv row exists
+ *   are visited;
  * - backward filter: a workgroup per block of taps x input channels x filters; its 64 threads
- *   split the conv positions (strips of a row, so that one input value serves several taps)
- *   and add up their partial sums after one barrier; the bias gradient is a second kernel of
- *   the same form.
+ *   split the conv positions (strips of a row, two rows in big layers, so that one input value
+ *   serves several (row, tap) pairs) and add up their partial sums after one barrier (in chunks
+ *   that fit in 16 KiB); the bias gradient is a second kernel of the same form.
  * Blocks grow with the layer's work (see `budget`): lavapipe's compile time grows with the
  * number of loads in a kernel's code, and small layers do not need big blocks.
  * The gradient at the conv output (pool backward, then the activation's derivative from y) is
@@ -177,8 +182,27 @@ export function conv2dForward(s: Conv2dShape, o: { readonly writeConv: boolean }
   return forwardRegister(s, g, writeY, bindings);
 }
 
-/** Register-block sizes: accumulators per thread for big and small layers (by forward FLOPs), backward-filter strip length. */
-const TUNE = { big: 64, small: 16, bigWork: 4e6, strip: 4 } as const;
+/**
+ * Register-block sizes: accumulators per thread for big and small layers (by forward FLOPs),
+ * backward-filter strip length, and per-kernel factors (tuned on lavapipe for LeNet-5's layers:
+ * bigger blocks spill more accumulators and compile for longer).
+ */
+const TUNE = {
+  big: 64,
+  small: 16,
+  bigWork: 4e6,
+  strip: 4,
+  /** backward data: accumulators per thread, times the budget */
+  dataScale: 2,
+  /** forward: accumulators per thread, times the budget, and the most output channels per thread */
+  fwdScale: 1,
+  fwdLanes: 2,
+  /** backward filter (big layers): conv rows per strip, accumulators times the budget */
+  filterRows: 2,
+  filterScale: 2,
+  /** backward data: most input pixels per thread (compile time grows with them) */
+  dataPixels: 16,
+} as const;
 
 /**
  * Accumulators a thread holds (its register block): on lavapipe a load costs several FMAs, so
@@ -186,8 +210,10 @@ const TUNE = { big: 64, small: 16, bigWork: 4e6, strip: 4 } as const;
  * time grows with the block, so small layers, where speed does not matter, get small blocks.
  */
 function budget(s: Conv2dShape): number {
-  return convFlops(s) >= TUNE.bigWork ? TUNE.big : TUNE.small;
+  return big(s) ? TUNE.big : TUNE.small;
 }
+
+const big = (s: Conv2dShape): boolean => convFlops(s) >= TUNE.bigWork;
 
 /** Distinct offsets j*stride + k*dil (j < P, k < K), sorted; and the index of each (j, k) in them. */
 function offsets(P: number, K: number, stride: number, dil: number): { list: number[]; at: (j: number, k: number) => number } {
@@ -204,50 +230,62 @@ function offsets(P: number, K: number, stride: number, dil: number): { list: num
 const ONE = (binding: string): string => `let one = min(arrayLength(&${binding}), 1u);`;
 
 function forwardRegister(s: Conv2dShape, g: Geo, writeY: boolean, bindings: Binding[]): Kernel {
-  // a thread computes a rectangle of RH x RW conv pixels (whole pool windows) x L output channels:
-  // each weight it loads serves RH*RW pixels, each input value it loads serves up to KW taps
-  const A = budget(s);
-  const fb = block(s.F, Math.max(1, Math.min(16, Math.floor(A / (g.PH * g.PW)))));
+  // a thread computes a rectangle of RH x RW conv pixels (whole pool windows) x L output channels;
+  // the taps kw are unrolled here, so each input value it loads serves every (pixel, kw) that
+  // reads it and each weight all RH*RW pixels
+  const A = budget(s) * TUNE.fwdScale;
+  const fb = block(s.F, Math.max(1, Math.min(TUNE.fwdLanes, Math.floor(A / (g.PH * g.PW)))));
   const L = fb.size;
   const RH = g.PH;
-  const perRow = Math.max(1, Math.floor(A / (RH * L) / g.PW));
-  const cellsW = Math.min(perRow, s.pool ? (writeY ? Math.ceil(s.OW / g.PW) : g.QW) : s.OW);
+  const cellsTotal = s.pool ? (writeY ? Math.ceil(s.OW / g.PW) : g.QW) : s.OW;
+  const perRow = Math.max(1, Math.min(cellsTotal, Math.floor(A / (RH * L) / g.PW)));
+  const cellsW = Math.ceil(cellsTotal / Math.ceil(cellsTotal / perRow)); // strips of equal length
   const RW = g.PW * cellsW;
   const rows = s.pool ? (writeY ? Math.ceil(s.OH / g.PH) * g.PH : g.EH) : s.OH;
   const cols = s.pool ? (writeY ? Math.ceil(s.OW / g.PW) * g.PW : g.EW) : s.OW;
   const TH = rows / RH;
   const TW = Math.ceil(cols / RW);
+  const whole = TW === 1; // ow0 = 0: which input columns exist is known here
   const total = s.N * TH * TW * fb.count;
+  const wg = total >= 8 * WG ? WG : 32;
+  const D = offsets(RW, s.KW, s.strideW, s.dilW);
+  const colOk = (o: number): boolean => !whole || (o - s.padLeft >= 0 && o - s.padLeft < s.W);
   const acc = (r: number, j: number, k: number): string => `a${r}_${j}_${k}`;
   const fl = (k: number): string => lane(fb, 'f0', s.F, k);
   const lines: string[] = [];
   const emit = (ind: number, ...ls: string[]): void => {
     for (const l of ls) lines.push(' '.repeat(ind) + l);
   };
-  emit(2, `let t = ${flatIndex(total, WG)};`, `if (t >= ${u32(total)}) { return; }`, ONE('w'));
+  emit(2, `let t = ${flatIndex(total, wg)};`, `if (t >= ${u32(total)}) { return; }`, ONE('w'));
   emit(2, `let tw = t % ${u32(TW)};`, `let th = (t / ${u32(TW)}) % ${u32(TH)};`, `let n = (t / ${u32(TW * TH)}) % ${u32(s.N)};`);
   if (fb.count > 1) emit(2, `let f0 = (t / ${u32(TW * TH * s.N)}) * ${u32(L)};`);
   emit(2, `let oh0 = th * ${u32(RH)};`, `let ow0 = tw * ${u32(RW)};`, `let iwb = i32(ow0 * ${u32(s.strideW)}) - ${i32c(s.padLeft)};`);
+  for (const [i, o] of D.list.entries()) {
+    if (whole) {
+      if (colOk(o)) emit(2, `let cx${i} = ${u32((o - s.padLeft) * s.C)};`);
+    } else {
+      emit(2, `let cx${i} = u32(clamp(iwb + ${i32c(o)}, 0i, ${i32c(s.W - 1)})) * ${u32(s.C)};`, `let vc${i} = iwb + ${i32c(o)} >= 0i && iwb + ${i32c(o)} < ${i32c(s.W)};`);
+    }
+  }
   for (const r of range(RH)) for (const j of range(RW)) emit(2, range(L).map((k) => `var ${acc(r, j, k)}: f32 = ${s.bias ? `b[${fl(k)}]` : '0.0'};`).join(' '));
   emit(2, `for (var kh = 0u; kh < ${u32(s.KH)} * one; kh++) {`);
   for (const r of range(RH)) {
     emit(4, `let ih${r} = i32((oh0 + ${u32(r)}) * ${u32(s.strideH)} + kh * ${u32(s.dilH)}) - ${i32c(s.padTop)};`);
     emit(4, `let vr${r} = ih${r} >= 0i && ih${r} < ${i32c(s.H)};`, `let xr${r} = (n * ${u32(s.H)} + u32(clamp(ih${r}, 0i, ${i32c(s.H - 1)}))) * ${u32(s.W * s.C)};`);
   }
-  emit(4, `for (var kw = 0u; kw < ${u32(s.KW)} * one; kw++) {`);
-  for (const j of range(RW)) {
-    emit(6, `let iw${j} = iwb + i32(${u32(j * s.strideW)} + kw * ${u32(s.dilW)});`);
-    emit(6, `let cx${j} = u32(clamp(iw${j}, 0i, ${i32c(s.W - 1)})) * ${u32(s.C)};`, `let vc${j} = iw${j} >= 0i && iw${j} < ${i32c(s.W)};`);
-  }
-  emit(6, `let wk = (kh * ${u32(s.KW)} + kw) * ${u32(s.C * s.F)};`);
-  emit(6, `for (var c = 0u; c < ${u32(s.C)} * one; c++) {`);
-  for (const r of range(RH)) for (const j of range(RW)) emit(8, `let x${r}_${j} = select(0.0, x[xr${r} + cx${j} + c], vr${r} && vc${j});`);
-  emit(8, `let wc = wk + c * ${u32(s.F)};`);
-  for (const k of range(L)) {
-    emit(8, `{ let wv = w[wc + ${fl(k)}];`);
-    emit(10, range(RH).flatMap((r) => range(RW).map((j) => `${acc(r, j, k)} += x${r}_${j} * wv;`)).join(' ') + ' }');
-  }
-  emit(6, '}');
+  emit(4, `let wk = kh * ${u32(s.KW * s.C * s.F)};`);
+  emit(4, `for (var c = 0u; c < ${u32(s.C)} * one; c++) {`);
+  for (const r of range(RH))
+    for (const [i, o] of D.list.entries()) if (colOk(o)) emit(6, `let x${r}_${i} = select(0.0, x[xr${r} + cx${i} + c], vr${r}${whole ? '' : ` && vc${i}`});`);
+  emit(6, `let wc = wk + c * ${u32(s.F)};`);
+  // all weights of this (kh, c) first, then each accumulator's taps in a row (one reload and store per spilled accumulator)
+  for (const kw of range(s.KW)) if (range(RW).some((j) => colOk(D.list[D.at(j, kw)]!))) emit(6, range(L).map((k) => `let w${kw}_${k} = w[wc + ${u32(kw * s.C * s.F)} + ${fl(k)}];`).join(' '));
+  for (const r of range(RH))
+    for (const j of range(RW))
+      for (const k of range(L)) {
+        const terms = range(s.KW).filter((kw) => colOk(D.list[D.at(j, kw)]!)).map((kw) => `${acc(r, j, k)} += x${r}_${D.at(j, kw)} * w${kw}_${k};`);
+        if (terms.length) emit(6, terms.join(' '));
+      }
   emit(4, '}');
   emit(2, '}');
   // epilogue: activation, y, pool
@@ -280,11 +318,11 @@ function forwardRegister(s: Conv2dShape, g: Geo, writeY: boolean, bindings: Bind
   const body = `
 ${actFn(s)}
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
 ${lines.join('\n')}
 }`;
-  return kernel(`${s.label} forward: ${describe(s)}`, bindings, body, grid1d(total, WG));
+  return kernel(`${s.label} forward: ${describe(s)}`, bindings, body, grid1d(total, wg));
 }
 
 /** Cells (pooled pixels, or conv pixels without a pool) that a forward grid covers: also the partial ones when y is written. */
@@ -445,6 +483,44 @@ function touch(names: readonly string[]): string {
   return names.map((n) => `_ = ${n}[0];`).join(' ');
 }
 
+/** A conv output column that a block of gradients reads: static (a number, its validity known here) or a u32 expression with a validity expression. */
+type Col = { readonly name: string; readonly ow: number | string; readonly valid: string };
+
+/**
+ * Lines defining `let <name> = gz(n, oh, ow, f)` (0 where `rowValid` or the column's validity
+ * is false) for a set of columns of one conv row. When the columns are static and the pool is
+ * avg (or absent), g is loaded once per pooled column instead of once per conv column.
+ */
+function gzCols(s: Conv2dShape, g: Geo, tag: string, n: string, oh: string, f: string, rowValid: string, cols: readonly Col[]): string[] {
+  const valid = (c: Col): string => [rowValid, c.valid].filter(Boolean).join(' && ');
+  const guard = (c: Col, v: string): string => (valid(c) ? `select(0.0, ${v}, ${valid(c)})` : v);
+  const kind = s.pool?.kind;
+  if (!cols.every((c) => typeof c.ow === 'number') || (kind !== undefined && kind !== 'avg')) return cols.map((c) => `let ${c.name} = ${guard(c, `gz(${n}, ${oh}, ${typeof c.ow === 'number' ? u32(c.ow) : c.ow}, ${f})`)};`);
+  const out: string[] = [];
+  const yRow = `yr${tag}`;
+  if (needsY(s) && s.act !== 'linear') out.push(`let ${yRow} = ((${n} * ${u32(s.OH)} + ${oh}) * ${u32(s.OW)}) * ${u32(s.F)} + ${f};`);
+  const gOf = new Map<number, string>();
+  if (kind === 'avg') {
+    out.push(`let gr${tag} = ((${n} * ${u32(g.QH)} + min(${oh} / ${u32(g.PH)}, ${u32(g.QH - 1)})) * ${u32(g.QW)}) * ${u32(s.F)} + ${f};`);
+    for (const c of cols) {
+      const pc = Math.min(Math.floor((c.ow as number) / g.PW), g.QW - 1);
+      if (!gOf.has(pc)) {
+        gOf.set(pc, `gp${tag}_${pc}`);
+        out.push(`let gp${tag}_${pc} = g[gr${tag} + ${u32(pc * s.F)}] * ${f32(1 / (g.PH * g.PW))};`);
+      }
+    }
+  } else {
+    out.push(`let gr${tag} = ((${n} * ${u32(s.OH)} + ${oh}) * ${u32(s.OW)}) * ${u32(s.F)} + ${f};`);
+  }
+  for (const c of cols) {
+    const ow = c.ow as number;
+    const gc = kind === 'avg' ? gOf.get(Math.min(Math.floor(ow / g.PW), g.QW - 1))! : `g[gr${tag} + ${u32(ow * s.F)}]`;
+    const v = s.act === 'linear' ? gc : derivFromOutput(s.act, `y[${yRow} + ${u32(ow * s.F)}]`, gc, s.alpha);
+    out.push(`let ${c.name} = ${guard(c, v)};`);
+  }
+  return out;
+}
+
 /**
  * Backward data of a conv layer (with its fused pool and activation): dx, the gradient of the
  * layer's input.
@@ -460,9 +536,11 @@ function touch(names: readonly string[]): string {
  *
  * The pool's backward is folded in (avg: g / (PH*PW); max: g to the first maximum of each
  * window, in window order; l2: g * y / p, 0 where p = 0; conv positions outside the pooled
- * windows get 0), then the activation's derivative from y. A thread computes a strip of input
- * pixels of one row for a block of input channels; the gradient at each conv output it needs
- * is computed once per (kh, f) and serves all the taps kw that reach it.
+ * windows get 0), then the activation's derivative from y. A thread computes RH rows x a strip
+ * of P input pixels (at most 16 pixels) x a block of input channels: each weight it loads serves all its rows and
+ * pixels, and the gradient at each conv output it needs is computed once per (kh, f) and row and
+ * serves all the taps kw that reach it. When the strip is a whole row, which conv columns each
+ * pixel and tap reach is known here, so taps that fall outside the image cost nothing.
  */
 export function conv2dBackwardData(s: Conv2dShape): Kernel {
   const g = geometry(s);
@@ -473,15 +551,25 @@ export function conv2dBackwardData(s: Conv2dShape): Kernel {
     { name: 'w', access: 'read' },
     { name: 'dx', access: 'read_write' },
   ];
-  const A = budget(s);
+  const A = budget(s) * TUNE.dataScale;
   const cb = block(s.C, Math.min(16, A));
   const L = cb.size;
-  const Pmax = Math.max(1, Math.min(s.W, Math.floor(A / L)));
+  const Pmax = Math.max(1, Math.min(s.W, TUNE.dataPixels, Math.floor(A / L)));
   const P = Math.ceil(s.W / Math.ceil(s.W / Pmax)); // strips of equal length, so that few pixels are wasted
   const TW = Math.ceil(s.W / P);
-  const total = s.N * s.H * TW * cb.count;
+  const RHmax = Math.max(1, Math.min(s.H, Math.floor(TUNE.dataPixels / P), Math.floor(A / (L * P))));
+  const RH = Math.ceil(s.H / Math.ceil(s.H / RHmax));
+  const TH = Math.ceil(s.H / RH);
+  const total = s.N * TH * TW * cb.count;
+  const wg = total >= 8 * WG ? WG : 32;
+  const whole = TW === 1; // iw0 = 0: column validity known here
   // input column iw0 + j, tap kw reads conv column (iw0 + j + padLeft - kw*dilW) / strideW: one gradient per distinct j - kw*dilW
   const D = [...new Set(range(P).flatMap((j) => range(s.KW).map((kw) => j - kw * s.dilW)))].sort((x, y) => x - y);
+  const staticCol = (o: number): number | undefined => {
+    const num = o + s.padLeft;
+    return num >= 0 && num % s.strideW === 0 && num / s.strideW < g.EW ? num / s.strideW : undefined;
+  };
+  const used = whole ? D.filter((o) => staticCol(o) !== undefined) : D;
   const at = new Map(D.map((o, i) => [o, i]));
   const cl = (k: number): string => lane(cb, 'c0', s.C, k);
   const lines: string[] = [];
@@ -496,49 +584,64 @@ export function conv2dBackwardData(s: Conv2dShape): Kernel {
     }
   };
   if (s.pool?.kind === 'avg' && s.act === 'linear') emit(2, touch(['y']));
-  emit(2, `let t = ${flatIndex(total, WG)};`, `if (t >= ${u32(total)}) { return; }`, ONE('w'));
-  emit(2, `let tw = t % ${u32(TW)};`, `let ih = (t / ${u32(TW)}) % ${u32(s.H)};`, `let n = (t / ${u32(TW * s.H)}) % ${u32(s.N)};`);
-  if (cb.count > 1) emit(2, `let c0 = (t / ${u32(TW * s.H * s.N)}) * ${u32(L)};`);
-  emit(2, `let iw0 = tw * ${u32(P)};`);
-  for (const [i, o] of D.entries()) {
-    emit(2, `let nw${i} = i32(iw0) + ${i32c(o + s.padLeft)};`);
-    axis(`vc${i}`, `ow${i}`, `nw${i}`, s.strideW, g.EW, 2);
+  emit(2, `let t = ${flatIndex(total, wg)};`, `if (t >= ${u32(total)}) { return; }`, ONE('w'));
+  emit(2, `let tw = t % ${u32(TW)};`, `let ih0 = ((t / ${u32(TW)}) % ${u32(TH)}) * ${u32(RH)};`, `let n = (t / ${u32(TW * TH)}) % ${u32(s.N)};`);
+  if (cb.count > 1) emit(2, `let c0 = (t / ${u32(TW * TH * s.N)}) * ${u32(L)};`);
+  const cols: Col[] = [];
+  if (whole) {
+    for (const o of used) cols.push({ name: `d${at.get(o)}`, ow: staticCol(o)!, valid: '' });
+  } else {
+    emit(2, `let iw0 = tw * ${u32(P)};`);
+    for (const o of D) {
+      const i = at.get(o)!;
+      emit(2, `let nw${i} = i32(iw0) + ${i32c(o + s.padLeft)};`);
+      axis(`vc${i}`, `ow${i}`, `nw${i}`, s.strideW, g.EW, 2);
+      cols.push({ name: `d${i}`, ow: `ow${i}`, valid: `vc${i}` });
+    }
   }
-  for (const j of range(P)) emit(2, range(L).map((k) => `var a${j}_${k}: f32 = 0.0;`).join(' '));
+  for (const r of range(RH)) for (const j of range(P)) emit(2, range(L).map((k) => `var a${r}_${j}_${k}: f32 = 0.0;`).join(' '));
   if (s.strideH === 1) {
-    // only the taps whose conv row exists: ih + padTop - kh*dilH in [0, EH)
-    emit(2, `let khLo = u32(max(0i, (i32(ih) + ${i32c(s.padTop - (g.EH - 1) + s.dilH - 1)}) / ${i32c(s.dilH)}));`);
-    emit(2, `let khHi = min(${u32(s.KH)}, (ih + ${u32(s.padTop)}) / ${u32(s.dilH)} + 1u);`);
+    // only the taps whose conv row exists for one of the rows: ih + padTop - kh*dilH in [0, EH)
+    emit(2, `let khLo = u32(max(0i, (i32(ih0) + ${i32c(s.padTop - (g.EH - 1) + s.dilH - 1)}) / ${i32c(s.dilH)}));`);
+    emit(2, `let khHi = min(${u32(s.KH)}, (ih0 + ${u32(RH - 1 + s.padTop)}) / ${u32(s.dilH)} + 1u);`);
     emit(2, 'for (var kh = khLo; kh < khHi; kh++) {');
   } else {
     emit(2, `for (var kh = 0u; kh < ${u32(s.KH)} * one; kh++) {`);
   }
-  emit(4, `let nh = i32(ih) + ${i32c(s.padTop)} - i32(kh * ${u32(s.dilH)});`);
-  axis('vh', 'oh', 'nh', s.strideH, g.EH, 4);
+  for (const r of range(RH)) {
+    emit(4, `let nh${r} = i32(ih0) + ${i32c(r + s.padTop)} - i32(kh * ${u32(s.dilH)});`);
+    axis(`vh${r}`, `oh${r}`, `nh${r}`, s.strideH, g.EH, 4);
+  }
   emit(4, `let wk = kh * ${u32(s.KW * s.C * s.F)};`);
   emit(4, `for (var f = 0u; f < ${u32(s.F)} * one; f++) {`);
-  for (const i of range(D.length)) emit(6, `let d${i} = select(0.0, gz(n, oh, ow${i}, f), vh && vc${i});`);
-  for (const kw of range(s.KW)) {
-    for (const k of range(L)) {
-      emit(6, `{ let wv = w[wk + (${u32(kw * s.C)} + ${cl(k)}) * ${u32(s.F)} + f];`);
-      emit(8, range(P).map((j) => `a${j}_${k} += d${at.get(j - kw * s.dilW)!} * wv;`).join(' ') + ' }');
-    }
-  }
+  for (const r of range(RH)) emit(6, ...gzCols(s, g, `${r}`, 'n', `oh${r}`, 'f', `vh${r}`, cols.map((c) => ({ ...c, name: `${c.name}_${r}` }))));
+  const taps = range(s.KW).filter((kw) => range(P).some((j) => !whole || staticCol(j - kw * s.dilW) !== undefined));
+  for (const kw of taps) emit(6, range(L).map((k) => `let w${kw}_${k} = w[wk + (${u32(kw * s.C)} + ${cl(k)}) * ${u32(s.F)} + f];`).join(' '));
+  for (const r of range(RH))
+    for (const j of range(P))
+      for (const k of range(L)) {
+        const terms = taps.filter((kw) => !whole || staticCol(j - kw * s.dilW) !== undefined).map((kw) => `a${r}_${j}_${k} += d${at.get(j - kw * s.dilW)!}_${r} * w${kw}_${k};`);
+        if (terms.length) emit(6, terms.join(' '));
+      }
   emit(4, '}');
   emit(2, '}');
-  for (const j of range(P)) {
-    emit(2, `if (iw0 + ${u32(j)} < ${u32(s.W)}) {`, `  let xb = ((n * ${u32(s.H)} + ih) * ${u32(s.W)} + iw0 + ${u32(j)}) * ${u32(s.C)};`);
-    for (const k of range(L)) emit(4, store(cb, 'c0', s.C, k, `dx[xb + ${cl(k)}] = a${j}_${k};`));
-    emit(2, '}');
+  for (const r of range(RH)) {
+    const rowOk = TH * RH !== s.H ? `ih0 + ${u32(r)} < ${u32(s.H)}` : '';
+    for (const j of range(P)) {
+      const ok = [rowOk, whole ? '' : `iw0 + ${u32(j)} < ${u32(s.W)}`].filter(Boolean).join(' && ');
+      emit(2, ok ? `if (${ok}) {` : '{', `  let xb = ((n * ${u32(s.H)} + ih0 + ${u32(r)}) * ${u32(s.W)} + ${whole ? '' : 'iw0 + '}${u32(j)}) * ${u32(s.C)};`);
+      for (const k of range(L)) emit(4, store(cb, 'c0', s.C, k, `dx[xb + ${cl(k)}] = a${r}_${j}_${k};`));
+      emit(2, '}');
+    }
   }
   const body = `
 ${gzFn(s, g)}
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
 ${lines.join('\n')}
 }`;
-  return kernel(`${s.label} backward data: ${describe(s)}`, bindings, body, grid1d(total, WG));
+  return kernel(`${s.label} backward data: ${describe(s)}`, bindings, body, grid1d(total, wg));
 }
 
 /**
@@ -555,8 +658,9 @@ ${lines.join('\n')}
  * dw[kh, kw, c, f] = sum over n, oh, ow of x[n, ih, iw, c] * gz[n, oh, ow, f] and
  * db[f] = sum of gz[n, oh, ow, f], gz being the gradient at the conv's pre-activation output
  * (see conv2dBackwardData). A workgroup owns a block of taps x input channels x filters; its 64
- * threads split the conv positions (strips of a row, so that one loaded input serves several
- * taps) and their partial sums are added up after one barrier.
+ * threads split the conv positions (strips of a row, of two rows in big layers, so that one
+ * loaded input serves several (row, tap) pairs) and their partial sums are added up after one
+ * barrier, in chunks of lanes that fit in 16 KiB of workgroup memory.
  */
 export function conv2dBackwardFilter(s: Conv2dShape): Kernel[] {
   const g = geometry(s);
@@ -566,7 +670,7 @@ export function conv2dBackwardFilter(s: Conv2dShape): Kernel[] {
     ...(needsP(s) ? [{ name: 'p', access: 'read' } as const] : []),
   ];
   const touchY = s.pool?.kind === 'avg' && s.act === 'linear' ? touch(['y']) : '';
-  const A = budget(s); // accumulators per thread (also 64 * A floats of workgroup memory for the sum)
+  const A = budget(s) * (big(s) ? TUNE.filterScale : 1); // accumulators per thread (also 64 * A floats of workgroup memory for the sum)
   // a thread's block: RKH x RKW taps x LC input channels x LF filters, at most A accumulators;
   // then smaller blocks until there are workgroups enough to share among the cores
   let RKH = s.KH;
@@ -596,11 +700,15 @@ export function conv2dBackwardFilter(s: Conv2dShape): Kernel[] {
   const KWb = Math.ceil(s.KW / RKW);
   const blocks = KHb * KWb * cb.count * fb.count;
   const lanes = RKH * RKW * LC * LF;
-  // strips of 3..6 conv positions along a row, the length that wastes fewest
-  const P = Math.min(g.EW, [6, 5, 4, 3].reduce((best, q) => (Math.ceil(g.EW / q) * q - g.EW < Math.ceil(g.EW / best) * best - g.EW ? q : best), TUNE.strip));
+  // strips of PR conv rows x 3..6 conv positions along a row (the length that wastes fewest):
+  // each input value loaded serves every (row, tap) pair that reads it
+  const P = [6, 5, 4, 3].reduce((best, q) => (Math.ceil(g.EW / q) * q - g.EW < Math.ceil(g.EW / best) * best - g.EW ? q : best), TUNE.strip);
+  const PR = Math.min(g.EH, big(s) ? TUNE.filterRows : 1);
   const TWs = Math.ceil(g.EW / P);
-  const strips = s.N * g.EH * TWs;
+  const THs = Math.ceil(g.EH / PR);
+  const strips = s.N * THs * TWs;
   const D = offsets(P, RKW, s.strideW, s.dilW);
+  const R = offsets(PR, RKH, s.strideH, s.dilH);
   const acc = (i: number, kw: number, ci: number, fj: number): string => `a${i}_${kw}_${ci}_${fj}`;
   const fl = (fj: number): string => lane(fb, 'f0', s.F, fj);
   const cl = (ci: number): string => lane(cb, 'c0', s.C, ci);
@@ -619,36 +727,41 @@ export function conv2dBackwardFilter(s: Conv2dShape): Kernel[] {
   emit(2, `let kw0 = (${rest} % ${u32(KWb)}) * ${u32(RKW)};`, `let kh0 = (${rest} / ${u32(KWb)}) * ${u32(RKH)};`);
   for (const i of range(RKH)) for (const kw of range(RKW)) emit(2, range(LC).flatMap((ci) => range(LF).map((fj) => `var ${acc(i, kw, ci, fj)}: f32 = 0.0;`)).join(' '));
   emit(2, `for (var q = li; q < ${u32(strips)} * one; q += ${u32(WG)}) {`);
-  emit(4, `let ow0 = (q % ${u32(TWs)}) * ${u32(P)};`, `let oh = (q / ${u32(TWs)}) % ${u32(g.EH)};`, `let n = q / ${u32(TWs * g.EH)};`);
-  for (const j of range(P)) {
-    const ow = j === 0 ? 'ow0' : `min(ow0 + ${u32(j)}, ${u32(g.EW - 1)})`;
-    const ok = j === 0 ? '' : `ow0 + ${u32(j)} < ${u32(g.EW)}`;
-    for (const fj of range(LF)) emit(4, ok ? `let d${j}_${fj} = select(0.0, gz(n, oh, ${ow}, ${fl(fj)}), ${ok});` : `let d${j}_${fj} = gz(n, oh, ${ow}, ${fl(fj)});`);
+  emit(4, `let ow0 = (q % ${u32(TWs)}) * ${u32(P)};`, `let ohs = ((q / ${u32(TWs)}) % ${u32(THs)}) * ${u32(PR)};`, `let n = q / ${u32(TWs * THs)};`);
+  for (const pr of range(PR)) {
+    const rowOk = THs * PR !== g.EH && pr > 0 ? `ohs + ${u32(pr)} < ${u32(g.EH)}` : '';
+    emit(4, `let oh${pr} = ${pr === 0 ? 'ohs' : rowOk ? `min(ohs + ${u32(pr)}, ${u32(g.EH - 1)})` : `ohs + ${u32(pr)}`};`);
+    for (const j of range(P)) {
+      const ow = j === 0 ? 'ow0' : `min(ow0 + ${u32(j)}, ${u32(g.EW - 1)})`;
+      const ok = [rowOk, j === 0 ? '' : `ow0 + ${u32(j)} < ${u32(g.EW)}`].filter(Boolean).join(' && ');
+      for (const fj of range(LF)) emit(4, ok ? `let d${pr}_${j}_${fj} = select(0.0, gz(n, oh${pr}, ${ow}, ${fl(fj)}), ${ok});` : `let d${pr}_${j}_${fj} = gz(n, oh${pr}, ${ow}, ${fl(fj)});`);
+    }
   }
   emit(4, `let iwb = i32(ow0 * ${u32(s.strideW)} + kw0 * ${u32(s.dilW)}) - ${i32c(s.padLeft)};`);
   for (const [i, o] of D.list.entries()) {
     emit(4, `let cx${i} = u32(clamp(iwb + ${i32c(o)}, 0i, ${i32c(s.W - 1)})) * ${u32(s.C)};`, `let vc${i} = iwb + ${i32c(o)} >= 0i && iwb + ${i32c(o)} < ${i32c(s.W)};`);
   }
-  for (const i of range(RKH)) {
+  emit(4, `let ihb = i32(ohs * ${u32(s.strideH)} + kh0 * ${u32(s.dilH)}) - ${i32c(s.padTop)};`);
+  for (const [ri, ro] of R.list.entries()) {
+    // the (conv row, tap row) pairs that read input row ihb + ro
+    const pairs = range(PR).flatMap((pr) => range(RKH).filter((i) => R.at(pr, i) === ri).map((i) => [pr, i] as const));
     emit(4, '{');
-    emit(6, `let ih = i32(oh * ${u32(s.strideH)} + (kh0 + ${u32(i)}) * ${u32(s.dilH)}) - ${i32c(s.padTop)};`);
+    emit(6, `let ih = ihb + ${i32c(ro)};`);
     emit(6, `let vr = ih >= 0i && ih < ${i32c(s.H)};`, `let xr = (n * ${u32(s.H)} + u32(clamp(ih, 0i, ${i32c(s.H - 1)}))) * ${u32(s.W * s.C)};`);
     for (const ci of range(LC)) {
       for (const o of range(D.list.length)) emit(6, `let x${ci}_${o} = select(0.0, x[xr + cx${o} + ${cl(ci)}], vr && vc${o});`);
-      for (const kw of range(RKW))
-        for (const fj of range(LF)) emit(6, range(P).map((j) => `${acc(i, kw, ci, fj)} += x${ci}_${D.at(j, kw)} * d${j}_${fj};`).join(' '));
+      for (const [pr, i] of pairs)
+        for (const kw of range(RKW))
+          for (const fj of range(LF)) emit(6, range(P).map((j) => `${acc(i, kw, ci, fj)} += x${ci}_${D.at(j, kw)} * d${pr}_${j}_${fj};`).join(' '));
     }
     emit(4, '}');
   }
   emit(2, '}');
-  // the 64 partial sums of each lane, added up by one thread per lane
+  // the 64 partial sums of each lane, added up by one thread per lane; in chunks of lanes that
+  // fit in the portable 16 KiB of workgroup memory
   const flat: string[] = [];
   for (const i of range(RKH)) for (const kw of range(RKW)) for (const ci of range(LC)) for (const fj of range(LF)) flat.push(acc(i, kw, ci, fj));
-  flat.forEach((a, k) => emit(2, `red[${u32(k * WG)} + li] = ${a};`));
-  emit(2, 'workgroupBarrier();');
-  emit(2, `for (var k = li; k < ${u32(lanes)}; k += ${u32(WG)}) {`);
-  emit(4, 'var sum: f32 = 0.0;', `for (var i = 0u; i < ${u32(WG)}; i++) { sum += red[k * ${u32(WG)} + i]; }`);
-  emit(4, `let fj = k % ${u32(LF)};`, `let ci = (k / ${u32(LF)}) % ${u32(LC)};`, `let kw = kw0 + (k / ${u32(LF * LC)}) % ${u32(RKW)};`, `let kh = kh0 + k / ${u32(LF * LC * RKW)};`);
+  const chunk = Math.min(lanes, Math.floor(WORKGROUP_BYTES / 4 / WG));
   const f = fb.count > 1 ? 'f0 + fj' : 'fj';
   const c = cb.count > 1 ? 'c0 + ci' : 'ci';
   const guards = [
@@ -658,18 +771,28 @@ export function conv2dBackwardFilter(s: Conv2dShape): Kernel[] {
     fb.partial && fb.count > 1 ? `${f} < ${u32(s.F)}` : '',
   ].filter(Boolean);
   const st = `dw[((kh * ${u32(s.KW)} + kw) * ${u32(s.C)} + ${c}) * ${u32(s.F)} + ${f}] = sum;`;
-  emit(4, guards.length ? `if (${guards.join(' && ')}) { ${st} }` : st);
-  emit(2, '}');
+  for (let k0 = 0; k0 < lanes; k0 += chunk) {
+    const n = Math.min(chunk, lanes - k0);
+    if (k0 > 0) emit(2, 'workgroupBarrier();');
+    for (const k of range(n)) emit(2, `red[${u32(k * WG)} + li] = ${flat[k0 + k]};`);
+    emit(2, 'workgroupBarrier();');
+    emit(2, `if (li < ${u32(n)}) {`);
+    emit(4, 'var sum: f32 = 0.0;', `for (var i = 0u; i < ${u32(WG)}; i++) { sum += red[li * ${u32(WG)} + i]; }`);
+    emit(4, `let k = li + ${u32(k0)};`);
+    emit(4, `let fj = k % ${u32(LF)};`, `let ci = (k / ${u32(LF)}) % ${u32(LC)};`, `let kw = kw0 + (k / ${u32(LF * LC)}) % ${u32(RKW)};`, `let kh = kh0 + k / ${u32(LF * LC * RKW)};`);
+    emit(4, guards.length ? `if (${guards.join(' && ')}) { ${st} }` : st);
+    emit(2, '}');
+  }
   const dwBody = `
 ${gzFn(s, g)}
 
-var<workgroup> red: array<f32, ${lanes * WG}>;
+var<workgroup> red: array<f32, ${chunk * WG}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
 ${lines.join('\n')}
 }`;
-  const dw = kernel(`${s.label} backward filter: dw`, [{ name: 'x', access: 'read' }, ...gyp, { name: 'dw', access: 'read_write' }], dwBody, [gx, gy, 1], lanes * WG * 4);
+  const dw = kernel(`${s.label} backward filter: dw`, [{ name: 'x', access: 'read' }, ...gyp, { name: 'dw', access: 'read_write' }], dwBody, [gx, gy, 1], chunk * WG * 4);
   if (!s.bias) return [dw];
   // db: a workgroup per block of filters, its threads split the positions
   const db = block(s.F, 8);
