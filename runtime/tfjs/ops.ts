@@ -313,8 +313,11 @@ type Cell = (xt: tf.Tensor2D, state: tf.Tensor2D[]) => tf.Tensor2D[];
 /** Runs a cell over time; x projections (x W + b) for all steps are computed in one matmul. */
 function scan(x: tf.Tensor3D, w: RecurrentWeights, inputBias: tf.Tensor1D, states: number, o: RecurrentOptions, cell: Cell): tf.Tensor {
   const [n, t, f] = x.shape;
-  const xw = tf.reshape(tf.fused.matMul({ a: tf.reshape(x, [n * t, f]), b: w.kernel, bias: inputBias }), [n, t, -1]);
-  const steps = tf.unstack(xw, 1) as tf.Tensor2D[];
+  // time-major rows ([T, N, F] before the matmul) so that each step's slice of x W + b is
+  // contiguous: slicing along the middle axis copies element by element on the cpu backend
+  const xT = tf.reshape(tf.transpose(x, [1, 0, 2]), [t * n, f]);
+  const xw = tf.reshape(tf.fused.matMul({ a: xT, b: w.kernel, bias: inputBias }), [t, n, -1]);
+  const steps = tf.unstack(xw, 0) as tf.Tensor2D[];
   let state: tf.Tensor2D[] = Array.from({ length: states }, () => tf.zeros([n, o.units]));
   const hs: tf.Tensor2D[] = [];
   for (const xt of steps) {
