@@ -17,6 +17,7 @@ import * as D from '../dims.ts';
 import type { IRModel, IRNode, Origin } from '../ir.ts';
 import type { Activation, Padding } from '../layers.ts';
 import type { Loss, TrainConfig } from '../training.ts';
+import { padAmounts } from '../padding.ts';
 import { HP_SIZE, isFusable, type FusableActivation, type Kernel } from './kernel.ts';
 import { denseBackwardData, denseBackwardWeights, denseForward, type DenseShape } from './kernels/dense.ts';
 import { conv2dBackwardData, conv2dBackwardFilter, conv2dForward, type Conv2dShape } from './kernels/conv.ts';
@@ -117,15 +118,6 @@ export interface PlanProblem {
 
 export type PlanResult = { readonly plan: Plan; readonly problems: readonly [] } | { readonly plan?: undefined; readonly problems: readonly PlanProblem[] };
 
-/** Padding (before, after) of one axis, as the tfjs target computes it (TensorFlow's `same`: the extra one after). */
-export function padAmounts(m: number, k: number, s: number, padding: Padding): [number, number] {
-  if (padding === 'valid') return [0, 0];
-  if (padding === 'full') return [k - 1, k - 1];
-  const out = Math.ceil(m / s);
-  const total = Math.max((out - 1) * s + k - m, 0);
-  const before = Math.floor(total / 2);
-  return [before, total - before];
-}
 
 const list = (v: unknown, n: number): number[] => (Array.isArray(v) ? (v as number[]) : Array.from({ length: n }, () => v as number));
 const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Activation, Padding } from '../../compiler/layers.ts';
+import { padAmounts } from '../../compiler/padding.ts';
 import type { ForwardOptions } from './types.ts';
 import { hashString, mixSeeds } from './rng.ts';
 
@@ -176,15 +177,7 @@ export function conv1d(
 // ---------------------------------------------------------------------------------------------
 // pooling
 
-/** Padding (before, after) of one axis for `same` (TensorFlow's rule: the extra one goes after) and `full`. */
-export function padAmounts(m: number, k: number, s: number, padding: Padding): [number, number] {
-  if (padding === 'valid') return [0, 0];
-  if (padding === 'full') return [k - 1, k - 1];
-  const out = Math.ceil(m / s);
-  const total = Math.max((out - 1) * s + k - m, 0);
-  const before = Math.floor(total / 2);
-  return [before, total - before];
-}
+export { padAmounts };
 
 /** sqrt with gradient 0 at 0 (instead of infinity): an all-zero L2 window has no gradient. */
 const safeSqrt = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -51,7 +51,7 @@ export interface Conv2dShape {
   readonly strideW: number;
   readonly dilH: number;
   readonly dilW: number;
-  /** zero padding before (the planner computes valid/same/full amounts like padAmounts in runtime/tfjs/ops.ts, with the dilated kernel size) */
+  /** zero padding before (the planner computes valid/same/full amounts with padAmounts in compiler/padding.ts, with the dilated kernel size) */
   readonly padTop: number;
   readonly padLeft: number;
   /** output size of the convolution */

@@ -28,7 +28,7 @@ export interface Pool2dShape {
   /** strides */
   readonly SH: number;
   readonly SW: number;
-  /** padding before (the planner computes valid/same/full amounts like padAmounts in runtime/tfjs/ops.ts) */
+  /** padding before (the planner computes valid/same/full amounts with padAmounts in compiler/padding.ts) */
   readonly padTop: number;
   readonly padLeft: number;
   /** output size */
