@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkPaths, fsReader, type Reader } from '../compiler/driver.ts';
 import { hasErrors, type Diagnostic } from '../compiler/diagnostic.ts';
@@ -19,6 +19,7 @@ import { runPasses } from '../compiler/passes/index.ts';
 import type { TrainConfig } from '../compiler/training.ts';
 import { writeFileAtomic } from '../compiler/write.ts';
 import type { Dataset, DataOptions, ModelModule, Split } from './contract.ts';
+import { importPathFrom, sourceOrBuilt } from './paths.ts';
 
 /** A problem loading or building the model module, for the user (no stack trace). */
 export class LoadError extends Error {
@@ -52,17 +53,12 @@ export async function loadEmitter(): Promise<EmitTfjs> {
 
 /** The tfjs runtime the generated modules import (the .ts source, or the built .js). */
 export function runtimeFile(): string {
-  const ts = fileURLToPath(new URL('./tfjs/index.ts', import.meta.url));
-  if (existsSync(ts)) return ts;
-  const js = ts.replace(/\.ts$/, '.js');
-  return existsSync(js) ? js : ts;
+  return sourceOrBuilt(new URL('./tfjs/index.ts', import.meta.url));
 }
 
 /** How a module in `dir` imports the runtime: a relative path (`../../runtime/tfjs/index.ts`). */
 export function runtimeImportFrom(dir: string): string {
-  let r = relative(resolve(dir), runtimeFile()).split(sep).join('/');
-  if (!r.startsWith('.')) r = `./${r}`;
-  return r;
+  return importPathFrom(dir, runtimeFile());
 }
 
 /** Lower a checked model and run the passes. */

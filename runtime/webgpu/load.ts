@@ -3,9 +3,8 @@
  * Opens the device first (its limits and kind choose the kernel variants), plans for the dims
  * of the data, and writes the generated host module next to the run for people to read.
  */
-import { existsSync } from 'node:fs';
-import { dirname, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+import { importPathFrom, sourceOrBuilt } from '../paths.ts';
 import type { CheckedModel } from '../../compiler/graph.ts';
 import { emitWebGpu } from '../../compiler/emit-webgpu.ts';
 import { compileWebGpu } from '../../compiler/webgpu/compile.ts';
@@ -49,18 +48,14 @@ export async function buildWebGpuModule(m: CheckedModel, o: BuildWebGpuOptions):
   return { mod, plan: result.plan };
 }
 
+/** runtime/webgpu/host.ts (or its built .js), which generated host modules import. */
 export function hostFile(): string {
-  const ts = fileURLToPath(new URL('./host.ts', import.meta.url));
-  if (existsSync(ts)) return ts;
-  const js = ts.replace(/\.ts$/, '.js');
-  return existsSync(js) ? js : ts;
+  return sourceOrBuilt(new URL('./host.ts', import.meta.url));
 }
 
 /** How a module in `dir` imports runtime/webgpu/host.ts. */
 export function hostImportFrom(dir: string): string {
-  let r = relative(resolve(dir), hostFile()).split(sep).join('/');
-  if (!r.startsWith('.')) r = `./${r}`;
-  return r;
+  return importPathFrom(dir, hostFile());
 }
 
 /** A plan problem as the CLI prints it. */
